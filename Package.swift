@@ -1,0 +1,146 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+/// One settings list for every target (STYLE.md convention 2).
+let swiftSettings: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "IntelliDocs",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "intellidocs", targets: ["IntelliDocsCLI"]),
+        .library(name: "Broker", targets: ["Broker"]),
+        .library(name: "Storage", targets: ["Storage"]),
+        .library(name: "Pipeline", targets: ["Pipeline"]),
+        .library(name: "Stages", targets: ["Stages"]),
+        .library(name: "Search", targets: ["Search"]),
+        .library(name: "Importing", targets: ["Importing"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.30.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.9.0"..<"5.0.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.0.0"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation.git", from: "0.9.19"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+    ],
+    targets: [
+        // C bindings: rabbitmq-c plus a tiny shim for the variadic `amqp_login`.
+        .target(
+            name: "CRabbitMQ",
+            linkerSettings: [.linkedLibrary("rabbitmq")]
+        ),
+        .target(
+            name: "Broker",
+            dependencies: [
+                "CRabbitMQ",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Settings",
+            dependencies: [
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Storage",
+            dependencies: [
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            resources: [.copy("Migrations")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Blobs",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Pipeline",
+            dependencies: [
+                "Broker", "Storage",
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Extraction",
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Search",
+            dependencies: [
+                "Storage",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Stages",
+            dependencies: [
+                "Pipeline", "Storage", "Blobs", "Extraction", "Chunking", "Search", "Broker",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "IntelliDocsCLI",
+            dependencies: [
+                "Broker", "Storage", "Blobs", "Pipeline", "Stages", "Search", "Settings", "Extraction",
+                "Importing",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Chunking",
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Importing",
+            dependencies: [
+                "Pipeline", "Storage", "Blobs", "Extraction",
+                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "BrokerTests",
+            dependencies: ["Broker"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ExtractionTests",
+            dependencies: ["Extraction", "Chunking"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "IntelliDocsTests",
+            dependencies: [
+                "Broker", "Storage", "Blobs", "Pipeline", "Stages", "Search", "Settings", "Extraction",
+                "Chunking", "Importing",
+            ],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,52 @@
+public import Foundation
+public import Storage
+
+/// Where the documents of an import are.
+public struct WaitProgress: Sendable, Equatable {
+    public var total = 0
+    public var succeeded = 0
+    public var failed = 0
+    /// Documents whose stage run succeeded, per stage.
+    public var stages: [String: Int] = [:]
+    public var done: Bool { succeeded + failed >= total }
+
+    public init(total: Int = 0, succeeded: Int = 0, failed: Int = 0, stages: [String: Int] = [:]) {
+        self.total = total
+        self.succeeded = succeeded
+        self.failed = failed
+        self.stages = stages
+    }
+}
+
+/// `import --wait`: polls until every document of the import is `succeeded` or `failed`.
+public struct ImportWaiter: Sendable {
+    let database: Database
+    public init(database: Database) { self.database = database }
+
+    public func wait(
+        for documentIDs: [UUID], orgID: UUID, pollInterval: Duration = .milliseconds(250),
+        timeout: Duration? = nil, progress report: @Sendable (WaitProgress) -> Void = { _ in }
+    ) async throws -> WaitProgress {
+        let ids = Array(Set(documentIDs))
+        let documents = DocumentRepository(database)
+        let imports = ImportRepository(database)
+        let clock = ContinuousClock()
+        let deadline = timeout.map { clock.now + $0 }
+        while true {
+            var state = WaitProgress(total: ids.count)
+            if !ids.isEmpty {
+                let counts = try await documents.statusCounts(ids, orgID: orgID)
+                state.succeeded = counts[.succeeded] ?? 0
+                state.failed = counts[.failed] ?? 0
+                state.stages = try await imports.stageProgress(ids, orgID: orgID)
+            }
+            report(state)
+            if state.done { return state }
+            if let deadline, clock.now >= deadline {
+                throw ImportError(
+                    message: "gave up waiting: \(state.total - state.succeeded - state.failed) of \(state.total) documents are still in progress; are workers running (`intellidocs run`)? See `intellidocs queues`")
+            }
+            try await Task.sleep(for: pollInterval)
+        }
+    }
+}

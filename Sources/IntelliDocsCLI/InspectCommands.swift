@@ -1,0 +1,161 @@
+import ArgumentParser
+import Broker
+import Foundation
+import Pipeline
+import Search
+import Storage
+
+struct SearchCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "search", abstract: "Search an organisation's documents.")
+    @OptionGroup var options: GlobalOptions
+    @Argument(help: "What to look for.") var query: String
+    @Option(help: "Organisation slug.") var org: String
+    @Option(help: "Number of results.") var limit = 10
+    @Flag(help: "Print {\"query\", \"results\": [...]} as JSON.") var json = false
+
+    struct Output: Encodable {
+        let query: String
+        let results: [SearchResult]
+    }
+
+    func run() async throws {
+        guard limit >= 1 && limit <= 1000 else { throw ValidationError("--limit must be between 1 and 1000") }
+        try await Services.with(options) { services in
+            let organization = try await services.organization(org)
+            let results = try await KeywordSearch(database: services.database).search(query, orgID: organization.id, limit: limit)
+            if json {
+                try printJSON(Output(query: query, results: results))
+                return
+            }
+            if results.isEmpty { print("no results for \"\(query)\" in \(org)") }
+            for (rank, result) in results.enumerated() {
+                let label = result.externalID.map { "\(result.title) [\($0)]" } ?? result.title
+                print("\(rank + 1). \(label)  page \(result.page)  score \(String(format: "%.4f", result.score))")
+                let bold = isatty(STDOUT_FILENO) == 1
+                let snippet = result.snippet.replacingOccurrences(of: "<mark>", with: bold ? "\u{1B}[1m" : "")
+                    .replacingOccurrences(of: "</mark>", with: bold ? "\u{1B}[0m" : "")
+                print("   " + snippet.replacingOccurrences(of: "\n", with: " "))
+            }
+        }
+    }
+}
+
+struct Queues: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Per-stage queue figures: ready, unacked, consumers, retrying, dead-lettered.")
+    @OptionGroup var options: GlobalOptions
+    @Flag(help: "Print {\"stages\": [...]} as JSON.") var json = false
+
+    struct Output: Encodable { let stages: [StageQueueStats] }
+
+    func run() async throws {
+        try await Services.with(options) { services in
+            let stats: [StageQueueStats]
+            if services.settings.amqpManagementURL != nil {
+                stats = try await QueueMonitor(
+                    pipeline: services.pipelineDefinition, managementURL: services.settings.amqpManagementURL, broker: nil
+                ).snapshot(virtualHost: try BrokerConfiguration(url: services.settings.amqpURL).virtualHost)
+            } else {
+                stats = try await services.withBroker(name: "intellidocs queues") { broker in
+                    try await QueueMonitor(pipeline: services.pipelineDefinition, managementURL: nil, broker: broker).snapshot()
+                }
+            }
+            if json {
+                try printJSON(Output(stages: stats))
+                return
+            }
+            let header = ["stage", "ready", "unacked", "consumers", "retrying", "dead"]
+            print(header.map { $0.padding(toLength: 12, withPad: " ", startingAt: 0) }.joined())
+            for row in stats {
+                let cells = [row.stage, "\(row.ready)", "\(row.unacked)", "\(row.consumers)", "\(row.retrying)", "\(row.deadLettered)"]
+                print(cells.map { $0.padding(toLength: 12, withPad: " ", startingAt: 0) }.joined())
+            }
+        }
+    }
+}
+
+struct Stats: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Document, page and chunk counts of an organisation.")
+    @OptionGroup var options: GlobalOptions
+    @Option(help: "Organisation slug.") var org: String
+    @Flag(help: "Print as JSON.") var json = false
+
+    func run() async throws {
+        try await Services.with(options) { services in
+            let organization = try await services.organization(org)
+            let stats = try await OrganizationStats.load(orgID: organization.id, database: services.database)
+            if json {
+                try printJSON(stats)
+            } else {
+                let d = stats.documents
+                print("documents: \(d.total) (succeeded \(d.succeeded), failed \(d.failed), in progress \(d.inProgress)); pages: \(stats.pages); chunks: \(stats.chunks)")
+            }
+        }
+    }
+}
+
+struct DLQ: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dlq", abstract: "A stage's dead-letter queue (parking lot).", subcommands: [List.self, Replay.self, Purge.self])
+
+    struct StageOptions: ParsableArguments {
+        @OptionGroup var options: GlobalOptions
+        @Option(help: "The stage whose dead letters to use.") var stage: String
+    }
+
+    static func withQueue<T: Sendable>(_ stageOptions: StageOptions, _ body: @Sendable (DeadLetterQueue) async throws -> T) async throws -> T {
+        try await Services.with(stageOptions.options) { services in
+            guard let stage = services.pipelineDefinition.stage(named: stageOptions.stage) else {
+                throw CLIError("stage '\(stageOptions.stage)' is not in the pipeline (it has: \(services.pipelineDefinition.stages.map(\.name).joined(separator: ", ")))")
+            }
+            return try await services.withBroker(name: "intellidocs dlq") { broker in
+                try await body(DeadLetterQueue(broker: broker, database: services.database, stage: stage, logger: services.logger))
+            }
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show dead letters with their reasons (they stay in the queue).")
+        @OptionGroup var stageOptions: StageOptions
+        @Option(help: "Show at most this many.") var limit = 100
+        @Flag(help: "Print {\"stage\", \"dead_letters\": [...]} as JSON.") var json = false
+
+        struct Output: Encodable {
+            let stage: String
+            let deadLetters: [DeadLetter]
+            enum CodingKeys: String, CodingKey { case stage, deadLetters = "dead_letters" }
+        }
+
+        func run() async throws {
+            let letters = try await DLQ.withQueue(stageOptions) { try await $0.list(limit: limit) }
+            if json {
+                try printJSON(Output(stage: stageOptions.stage, deadLetters: letters))
+                return
+            }
+            if letters.isEmpty { print("no dead letters for stage \(stageOptions.stage)") }
+            for letter in letters {
+                print("\(letter.documentID?.uuidString.lowercased() ?? "(undecodable)")  attempt \(letter.attempt ?? 0)  \(letter.failure): \(letter.reason)")
+            }
+        }
+    }
+
+    struct Replay: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Send dead letters back to the stage as fresh attempts.")
+        @OptionGroup var stageOptions: StageOptions
+        @Option(help: "Replay at most this many.") var limit = 1_000_000
+
+        func run() async throws {
+            let count = try await DLQ.withQueue(stageOptions) { try await $0.replay(limit: limit) }
+            print("replayed \(count) dead letter(s) of stage \(stageOptions.stage)")
+        }
+    }
+
+    struct Purge: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Delete every dead letter of the stage.")
+        @OptionGroup var stageOptions: StageOptions
+
+        func run() async throws {
+            let count = try await DLQ.withQueue(stageOptions) { try await $0.purge() }
+            print("purged \(count) dead letter(s) of stage \(stageOptions.stage)")
+        }
+    }
+}

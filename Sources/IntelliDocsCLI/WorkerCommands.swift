@@ -1,0 +1,87 @@
+import ArgumentParser
+import Broker
+import Foundation
+import Logging
+import Pipeline
+import ServiceLifecycle
+import Stages
+import Storage
+
+struct Worker: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the worker of one stage (any number may share a stage's queue, on any machine).")
+    @OptionGroup var options: GlobalOptions
+    @Argument(help: "The stage, as named in the pipeline definition.") var stage: String
+    @Option(help: "Batch processors in this process (default: the pipeline's concurrency).") var concurrency: Int?
+
+    func run() async throws {
+        try await runWorkers(options: options, stages: [stage], concurrency: concurrency)
+    }
+}
+
+struct Run: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run every stage of the pipeline in one process (the single-machine default).")
+    @OptionGroup var options: GlobalOptions
+    @Option(help: "Batch processors per stage (default: the pipeline's concurrency).") var concurrency: Int?
+
+    func run() async throws {
+        try await runWorkers(options: options, stages: nil, concurrency: concurrency)
+    }
+}
+
+/// Starts the workers of `stages` (all when nil) and runs them until SIGTERM or SIGINT, which drains
+/// in-flight batches before exiting.
+func runWorkers(options: GlobalOptions, stages: [String]?, concurrency: Int?) async throws {
+    if let concurrency, concurrency < 1 { throw ValidationError("--concurrency must be at least 1") }
+    try await Services.with(options, label: "intellidocs.worker") { services in
+        let names = stages ?? services.pipelineDefinition.stages.map(\.name)
+        let (workers, brokers) = try await makeWorkers(services, stages: names, concurrency: concurrency)
+        do {
+            let group = ServiceGroup(
+                configuration: ServiceGroupConfiguration(
+                    services: workers.map { .init(service: $0) },
+                    gracefulShutdownSignals: [.sigterm, .sigint],
+                    logger: services.logger))
+            services.logger.info("workers running; SIGTERM or Ctrl-C drains and stops them", metadata: ["stages": "\(names.joined(separator: ","))"])
+            try await group.run()
+        } catch {
+            for broker in brokers { await broker.close() }
+            throw error
+        }
+        for broker in brokers { await broker.close() }
+    }
+}
+
+/// Builds one worker per stage, each with its own broker connection, after checking the schema and
+/// declaring the topology. The caller runs the workers and closes the connections.
+func makeWorkers(
+    _ services: Services, stages names: [String], concurrency: Int?, counters: WorkerCounters = WorkerCounters()
+) async throws -> ([any Service], [BrokerConnection]) {
+    let pipeline = services.pipelineDefinition
+    for name in names where pipeline.stage(named: name) == nil {
+        throw CLIError("stage '\(name)' is not in pipeline '\(pipeline.name)' (it has: \(pipeline.stages.map(\.name).joined(separator: ", ")))")
+    }
+    let migrator = try Migrator()
+    let version = try await migrator.currentVersion(services.database)
+    if version < migrator.latestVersion {
+        throw CLIError("the database schema is at version \(version) but this binary needs \(migrator.latestVersion); run `intellidocs migrate`")
+    }
+    let catalog = StageCatalog(blobs: try services.blobStore())
+    var brokers: [BrokerConnection] = []
+    var workers: [any Service] = []
+    do {
+        for name in names {
+            let broker = try await services.connectBroker(name: "intellidocs worker \(name) pid \(getpid())")
+            brokers.append(broker)
+            if brokers.count == 1 { try await Topology.apply(pipeline, broker: broker) }
+            workers.append(try catalog.worker(
+                for: name, pipeline: pipeline, broker: broker, database: services.database, logger: services.logger,
+                concurrency: concurrency, counters: counters))
+        }
+    } catch {
+        for broker in brokers { await broker.close() }
+        throw error
+    }
+    return (workers, brokers)
+}

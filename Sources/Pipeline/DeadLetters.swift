@@ -1,0 +1,96 @@
+public import Broker
+public import Foundation
+public import Logging
+public import Storage
+
+/// A job in a stage's parking lot, as a person needs to see it.
+public struct DeadLetter: Sendable, Codable, Equatable {
+    public let documentID: UUID?
+    public let orgID: UUID?
+    public let attempt: Int?
+    public let reason: String
+    public let failure: String
+    public let failedAt: String?
+
+    enum CodingKeys: String, CodingKey {
+        case documentID = "document_id", orgID = "org_id", attempt, reason, failure, failedAt = "failed_at"
+    }
+}
+
+/// `intellidocs dlq list|replay|purge`: reading, replaying and emptying a stage's dead-letter queue.
+public struct DeadLetterQueue: Sendable {
+    let broker: BrokerConnection
+    let database: Database
+    let definition: PipelineDefinition.StageDefinition
+    let logger: Logger
+
+    public init(broker: BrokerConnection, database: Database, stage: PipelineDefinition.StageDefinition, logger: Logger) {
+        self.broker = broker
+        self.database = database
+        self.definition = stage
+        self.logger = logger
+    }
+
+    /// Up to `limit` dead letters, left in the queue (read, then returned unacked).
+    public func list(limit: Int) async throws -> [DeadLetter] {
+        var held: [IncomingMessage] = []
+        defer {
+            let toReturn = held
+            Task { for message in toReturn { await broker.nack(message, requeue: true) } }
+        }
+        var letters: [DeadLetter] = []
+        while letters.count < limit, let message = try await broker.get(queue: definition.deadLetterQueue) {
+            held.append(message)
+            letters.append(Self.describe(message))
+        }
+        for message in held { await broker.nack(message, requeue: true) }
+        held.removeAll()
+        return letters
+    }
+
+    /// Moves up to `limit` dead letters back to the stage's work queue as fresh first attempts, returning
+    /// their documents to `queued`. Returns how many were replayed.
+    public func replay(limit: Int) async throws -> Int {
+        let stageRuns = StageRunRepository(logger: logger)
+        let publisher = JobPublisher(broker: broker)
+        var replayed = 0
+        while replayed < limit, let message = try await broker.get(queue: definition.deadLetterQueue) {
+            guard var job = try? Job.decode(message.body) else {
+                // An undecodable message cannot be replayed; keep it for a person to inspect.
+                await broker.nack(message, requeue: true)
+                logger.warning("skipping an undecodable dead letter; purge it once inspected")
+                break
+            }
+            job.attempt = 1
+            job.enqueuedAt = Date()
+            let reset = job
+            try await database.client.withConnection { connection in
+                try await stageRuns.requeue(stage: definition.name, documentID: reset.documentID, orgID: reset.orgID, on: connection)
+            }
+            try await publisher.publish(reset, to: definition.queue)
+            await broker.ack(message)
+            replayed += 1
+        }
+        return replayed
+    }
+
+    /// Deletes every dead letter of the stage; returns how many there were.
+    public func purge() async throws -> Int {
+        try await broker.purgeQueue(definition.deadLetterQueue)
+    }
+
+    static func describe(_ message: IncomingMessage) -> DeadLetter {
+        let job = try? Job.decode(message.body)
+        func header(_ name: String) -> String? {
+            if case .string(let value)? = message.headers[name] { return value }
+            return nil
+        }
+        // Jobs the broker dead-lettered itself (delivery limit) carry x-first-death-reason instead of ours.
+        let brokerReason = header("x-first-death-reason").map { "dead-lettered by the broker: \($0) (the job crashed its worker repeatedly)" }
+        return DeadLetter(
+            documentID: job?.documentID, orgID: job?.orgID, attempt: job?.attempt,
+            reason: header(DeadLetterHeader.reason) ?? brokerReason ?? "unknown",
+            failure: header(DeadLetterHeader.kind) ?? (brokerReason == nil ? "unknown" : "delivery_limit"),
+            failedAt: header(DeadLetterHeader.failedAt))
+    }
+}

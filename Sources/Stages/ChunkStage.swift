@@ -1,0 +1,73 @@
+import Chunking
+import Foundation
+public import Pipeline
+public import PostgresNIO
+import Storage
+
+/// Chunk: splits each document's pages into chunks under a size budget, at paragraph, then sentence,
+/// then word boundaries, with overlap. Deterministic, so a re-run writes the same chunks.
+///
+/// Options (pipeline file): `max_tokens` (default 200), `overlap` (default 30).
+public struct ChunkStage: Stage {
+    public let name = "chunk"
+    let chunker: Chunker
+
+    public init(options: [String: String] = [:]) throws(PipelineError) {
+        func number(_ key: String, default value: Int) throws(PipelineError) -> Int {
+            guard let text = options[key] else { return value }
+            guard let number = Int(text), number >= 0 else {
+                throw PipelineError(code: .invalidDefinition, message: "chunk option \(key) must be a whole number, got '\(text)'")
+            }
+            return number
+        }
+        let maxTokens = try number("max_tokens", default: 200)
+        let overlap = try number("overlap", default: 30)
+        guard maxTokens >= 16, overlap < maxTokens / 2 else {
+            throw PipelineError(code: .invalidDefinition, message: "chunk options need max_tokens ≥ 16 and overlap < max_tokens / 2")
+        }
+        self.chunker = Chunker(options: ChunkingOptions(maxSize: maxTokens, overlap: overlap), measure: ApproximateTokenMeasure())
+    }
+
+    public struct Output: Sendable {
+        let orgID: UUID
+        let chunks: [ChunkRecord]
+    }
+
+    public func prepare(_ jobs: [Job], context: StageContext) async -> [Result<Output, StageFailure>] {
+        let content = ContentRepository(logger: context.logger)
+        var pagesByDocument: [UUID: [PageRecord]] = [:]
+        do {
+            try await context.database.client.withConnection { connection in
+                for (orgID, orgJobs) in Dictionary(grouping: jobs, by: \.orgID) {
+                    for page in try await content.pages(documentIDs: orgJobs.map(\.documentID), orgID: orgID, on: connection) {
+                        pagesByDocument[page.documentID, default: []].append(page)
+                    }
+                }
+            }
+        } catch {
+            return jobs.map { _ in .failure(.transient("reading pages failed: \(error)")) }
+        }
+        return jobs.map { job in
+            guard let pages = pagesByDocument[job.documentID], !pages.isEmpty else {
+                return .failure(.permanent("the document has no pages to chunk (did ingest run?); reprocess it"))
+            }
+            let chunks = chunker.chunks(pages: pages.map { (number: $0.number, text: $0.text) })
+            if chunks.isEmpty {
+                return .failure(.permanent("the document's pages hold no text to chunk"))
+            }
+            return .success(Output(orgID: job.orgID, chunks: chunks.map {
+                ChunkRecord(
+                    documentID: job.documentID, index: $0.index, page: $0.page, endPage: $0.endPage,
+                    startOffset: $0.startOffset, endOffset: $0.endOffset, text: $0.text)
+            }))
+        }
+    }
+
+    public func write(_ results: [(job: Job, output: Output)], on connection: PostgresConnection, context: StageContext) async throws {
+        let content = ContentRepository(logger: context.logger)
+        for (orgID, items) in Dictionary(grouping: results, by: \.output.orgID) {
+            try await content.replaceChunks(
+                items.flatMap(\.output.chunks), documentIDs: items.map(\.job.documentID), orgID: orgID, on: connection)
+        }
+    }
+}

@@ -1,0 +1,99 @@
+public import Foundation
+public import Logging
+public import PostgresNIO
+
+/// Stage-run status (DESIGN.md, States): `pending → running → succeeded | retrying | failed`.
+public enum StageRunStatus: String, Sendable, Codable {
+    case pending, running, succeeded, retrying, failed
+}
+
+/// Writes that the pipeline runtime makes about stage runs and document status. The runtime calls these
+/// inside the same transaction as the stage's own results, so a stage run is `succeeded` exactly when its
+/// results are committed.
+public struct StageRunRepository: Sendable {
+    let logger: Logger
+    public init(logger: Logger) { self.logger = logger }
+
+    /// Stage runs among `documentIDs` that already succeeded for `stage` (redelivered or duplicated jobs).
+    public func succeeded(stage: String, documentIDs: [UUID], orgIDs: [UUID], on connection: PostgresConnection) async throws -> Set<UUID> {
+        let rows = try await connection.query(
+            """
+            SELECT r.document_id FROM stage_runs r
+            JOIN unnest(\(documentIDs)::uuid[], \(orgIDs)::uuid[]) AS j(document_id, org_id)
+              ON r.document_id = j.document_id AND r.org_id = j.org_id
+            WHERE r.stage = \(stage) AND r.status = 'succeeded'
+            """, logger: logger)
+        var done = Set<UUID>()
+        for try await id in rows.decode(UUID.self) { done.insert(id) }
+        return done
+    }
+
+    /// Marks the stage runs `succeeded` and moves their documents to `processing`, or to `succeeded` when
+    /// this was the pipeline's last stage.
+    public func markSucceeded(
+        stage: String, documentIDs: [UUID], orgIDs: [UUID], attempts: [Int], startedAt: Date, isLastStage: Bool,
+        on connection: PostgresConnection
+    ) async throws {
+        if documentIDs.isEmpty { return }
+        let attempts32 = attempts.map { Int32($0) }
+        try await connection.query(
+            """
+            INSERT INTO stage_runs (document_id, stage, org_id, status, attempts, started_at, finished_at, error)
+            SELECT j.document_id, \(stage), j.org_id, 'succeeded', j.attempt, \(startedAt), now(), NULL
+            FROM unnest(\(documentIDs)::uuid[], \(orgIDs)::uuid[], \(attempts32)::int[]) AS j(document_id, org_id, attempt)
+            ON CONFLICT (document_id, stage) DO UPDATE
+              SET status = 'succeeded', attempts = EXCLUDED.attempts, started_at = coalesce(stage_runs.started_at, EXCLUDED.started_at),
+                  finished_at = now(), error = NULL
+            """, logger: logger)
+        let status = isLastStage ? DocumentStatus.succeeded.rawValue : DocumentStatus.processing.rawValue
+        try await connection.query(
+            """
+            UPDATE documents d SET status = \(status), error = NULL, failed_stage = NULL, updated_at = now()
+            FROM unnest(\(documentIDs)::uuid[], \(orgIDs)::uuid[]) AS j(document_id, org_id)
+            WHERE d.id = j.document_id AND d.org_id = j.org_id AND d.status <> 'failed'
+            """, logger: logger)
+    }
+
+    /// Records a transient failure that will be retried.
+    public func markRetrying(stage: String, documentID: UUID, orgID: UUID, attempt: Int, error: String, on connection: PostgresConnection) async throws {
+        try await upsert(stage: stage, documentID: documentID, orgID: orgID, status: .retrying, attempt: attempt, error: error, on: connection)
+    }
+
+    /// Records a permanent failure: the stage run and the document are `failed` with the reason.
+    public func markFailed(stage: String, documentID: UUID, orgID: UUID, attempt: Int, error: String, on connection: PostgresConnection) async throws {
+        try await upsert(stage: stage, documentID: documentID, orgID: orgID, status: .failed, attempt: attempt, error: error, on: connection)
+        try await connection.query(
+            """
+            UPDATE documents SET status = 'failed', error = \(error), failed_stage = \(stage), updated_at = now()
+            WHERE id = \(documentID) AND org_id = \(orgID)
+            """, logger: logger)
+    }
+
+    /// Returns a failed document to `queued` before a dead letter is replayed.
+    public func requeue(stage: String, documentID: UUID, orgID: UUID, on connection: PostgresConnection) async throws {
+        try await connection.query(
+            """
+            UPDATE stage_runs SET status = 'pending', error = NULL
+            WHERE document_id = \(documentID) AND org_id = \(orgID) AND stage = \(stage) AND status <> 'succeeded'
+            """, logger: logger)
+        try await connection.query(
+            """
+            UPDATE documents SET status = 'queued', error = NULL, failed_stage = NULL, updated_at = now()
+            WHERE id = \(documentID) AND org_id = \(orgID) AND status = 'failed'
+            """, logger: logger)
+    }
+
+    private func upsert(
+        stage: String, documentID: UUID, orgID: UUID, status: StageRunStatus, attempt: Int, error: String?,
+        on connection: PostgresConnection
+    ) async throws {
+        try await connection.query(
+            """
+            INSERT INTO stage_runs (document_id, stage, org_id, status, attempts, started_at, finished_at, error)
+            VALUES (\(documentID), \(stage), \(orgID), \(status.rawValue), \(Int32(attempt)), now(), now(), \(error))
+            ON CONFLICT (document_id, stage) DO UPDATE
+              SET status = EXCLUDED.status, attempts = EXCLUDED.attempts, finished_at = now(), error = EXCLUDED.error
+            WHERE stage_runs.status <> 'succeeded'
+            """, logger: logger)
+    }
+}

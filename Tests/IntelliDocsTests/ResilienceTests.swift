@@ -1,0 +1,146 @@
+import Chunking
+import Extraction
+import Foundation
+import Importing
+import Pipeline
+import PostgresNIO
+import Storage
+import Testing
+
+/// Crashes and restarts against real processes: the `intellidocs` binary (built by the test command) and
+/// the local stack's RabbitMQ.
+@Suite(.serialized)
+struct ResilienceTests {
+    static let binary = repositoryRoot + "/.build/debug/intellidocs"
+
+    /// Writes the test pipeline for child processes.
+    static func pipelineFile() throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("pipeline-\(UUID().uuidString).yml").path
+        try """
+            version: 1
+            name: test
+            defaults:
+              max_attempts: 3
+              retry_delays: [1s, 2s]
+              delivery_limit: 5
+              prefetch: 100
+              batch_size: 50
+              concurrency: 2
+            stages:
+              - name: ingest
+              - name: chunk
+                options: {max_tokens: 200, overlap: 30}
+              - name: index
+            """.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    static func startWorkers(_ env: TestEnvironment, pipeline: String) throws -> Process {
+        guard FileManager.default.isExecutableFile(atPath: binary) else {
+            throw TestFailure("\(binary) is missing: run the tests with deploy/local/test (it builds the binary first)")
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = ["run", "--pipeline", pipeline]
+        process.environment = env.childEnvironment
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+
+    /// The number of chunks an undisturbed run makes for the files in `folder`.
+    static func expectedChunks(_ folder: String) throws -> Int {
+        let chunker = Chunker(options: ChunkingOptions(maxSize: 200, overlap: 30), measure: ApproximateTokenMeasure())
+        var total = 0
+        let files = FileManager.default.enumerator(atPath: folder)!.compactMap { $0 as? String }.filter { $0.hasSuffix(".txt") }
+        for file in files {
+            let bytes = [UInt8](FileManager.default.contents(atPath: folder + "/" + file)!)
+            let pages = try TextExtractor.extract(bytes, kind: .plainText)
+            total += chunker.chunks(pages: pages.map { (number: $0.number, text: $0.text) }).count
+        }
+        return total
+    }
+
+    static func succeeded(_ env: TestEnvironment, _ org: Organization) async throws -> Int {
+        try await env.count("SELECT count(*) FROM documents WHERE org_id = \(org.id) AND status = 'succeeded'")
+    }
+
+    @Test func workerKilledMidImportLosesAndDoublesNothing() async throws {
+        try await TestEnvironment.with { env in
+            let org = try await env.organization("crash")
+            let corpus = try generateTextCorpus(count: 1000, seed: 7)
+            defer { try? FileManager.default.removeItem(atPath: corpus) }
+            let pipeline = try Self.pipelineFile()
+            let expected = try Self.expectedChunks(corpus)
+
+            var workers = try Self.startWorkers(env, pipeline: pipeline)
+            let imported = try await env.importFiles([corpus], into: org)
+            #expect(imported.documentIDs.count == 1000)
+
+            // Kill the worker process while documents are in flight.
+            for _ in 0..<600 where try await Self.succeeded(env, org) < 100 {
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            let before = try await Self.succeeded(env, org)
+            kill(workers.processIdentifier, SIGKILL)
+            workers.waitUntilExit()
+            #expect(before < 1000, "the kill came after the import finished; the test proves nothing")
+
+            workers = try Self.startWorkers(env, pipeline: pipeline)
+            let state = try await env.wait(for: imported.documentIDs, orgID: org.id, seconds: 180)
+            kill(workers.processIdentifier, SIGTERM)
+            workers.waitUntilExit()
+            #expect(workers.terminationStatus == 0, "SIGTERM should drain and exit cleanly")
+
+            #expect(state.succeeded == 1000)
+            #expect(state.failed == 0)
+            #expect(try await env.count("SELECT count(*) FROM chunks WHERE org_id = \(org.id)") == expected)
+            #expect(try await env.count("SELECT count(*) FROM pages WHERE org_id = \(org.id)") == 1000)
+            #expect(try await env.count("SELECT count(*) FROM stage_runs WHERE org_id = \(org.id) AND status = 'succeeded'") == 3000)
+        }
+    }
+
+    @Test func brokerRestartMidImportLosesNothing() async throws {
+        try await TestEnvironment.with { env in
+            let org = try await env.organization("restart")
+            let corpus = try generateTextCorpus(count: 600, seed: 9)
+            defer { try? FileManager.default.removeItem(atPath: corpus) }
+            let pipeline = try Self.pipelineFile()
+            let workers = try Self.startWorkers(env, pipeline: pipeline)
+            defer { if workers.isRunning { kill(workers.processIdentifier, SIGKILL) } }
+
+            // Import while the broker restarts; an import the broker cut off is simply run again.
+            async let restart: Void = {
+                try await Task.sleep(for: .milliseconds(300))
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: repositoryRoot + "/deploy/local/stack")
+                process.arguments = ["rabbit-restart"]
+                process.standardOutput = FileHandle.nullDevice
+                process.standardError = FileHandle.nullDevice
+                try process.run()
+                process.waitUntilExit()
+                if process.terminationStatus != 0 { throw TestFailure("deploy/local/stack rabbit-restart failed") }
+            }()
+            var documentIDs: [UUID] = []
+            for attempt in 1...30 {
+                do {
+                    documentIDs = try await env.importFiles([corpus], into: org).documentIDs
+                    break
+                } catch {
+                    if attempt == 30 { throw error }
+                    try await Task.sleep(for: .seconds(1))
+                }
+            }
+            try await restart
+            #expect(Set(documentIDs).count == 600)
+            let state = try await env.wait(for: documentIDs, orgID: org.id, seconds: 240)
+            #expect(state.succeeded == 600)
+            #expect(state.failed == 0)
+            #expect(try await env.count("SELECT count(*) FROM documents WHERE org_id = \(org.id)") == 600)
+            #expect(try await env.count("SELECT count(*) FROM chunks WHERE org_id = \(org.id)") == (try Self.expectedChunks(corpus)))
+            kill(workers.processIdentifier, SIGTERM)
+            workers.waitUntilExit()
+        }
+    }
+}

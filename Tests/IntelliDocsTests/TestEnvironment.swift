@@ -1,0 +1,196 @@
+import Blobs
+import Broker
+import Foundation
+import Logging
+import Pipeline
+import PostgresNIO
+import Settings
+import Storage
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// A private corner of the real services for one test: its own PostgreSQL database (migrated), its own
+/// RabbitMQ virtual host, its own blob folder. Settings come from the same environment variables as the
+/// binary (`eval "$(deploy/local/stack env)"`), so the tests run against the local stack or any other.
+struct TestEnvironment: Sendable {
+    let name: String
+    let settings: Settings
+    let database: Database
+    let logger: Logger
+    let virtualHost: String
+    let blobs: FileBlobStore
+
+    /// The settings as environment variables for a child `intellidocs` process.
+    var childEnvironment: [String: String] {
+        var environment = ProcessInfo.processInfo.environment
+        environment["INTELLIDOCS_DATABASE_URL"] = settings.databaseURL
+        environment["INTELLIDOCS_AMQP_URL"] = settings.amqpURL
+        environment["INTELLIDOCS_BLOB_DIR"] = settings.blobDirectory
+        environment["OMP_THREAD_LIMIT"] = "1"
+        return environment
+    }
+
+    /// Creates the database and vhost, runs `body`, then drops both whatever happened.
+    static func with<T: Sendable>(_ body: @Sendable (TestEnvironment) async throws -> T) async throws -> T {
+        let base = try Settings.load()
+        let name = "idt_" + UUID().uuidString.prefix(12).lowercased().replacingOccurrences(of: "-", with: "")
+        var logger = Logger(label: "test.\(name)")
+        logger.logLevel = ProcessInfo.processInfo.environment["INTELLIDOCS_TEST_LOG"] == nil ? .critical : .debug
+
+        let admin = try Database(url: base.databaseURL, maximumConnections: 2, logger: logger)
+        try await admin.withRunning { db in
+            try await db.client.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(name)"), logger: logger)
+        }
+        let management = try Management(base.amqpManagementURL ?? "http://guest:guest@127.0.0.1:55673")
+        try await management.createVirtualHost(name)
+
+        var components = URLComponents(string: base.databaseURL)!
+        components.path = "/" + name
+        var amqp = URLComponents(string: base.amqpURL)!
+        amqp.percentEncodedPath = "/" + name
+        let blobRoot = FileManager.default.temporaryDirectory.appendingPathComponent(name).path
+        let settings = Settings(
+            databaseURL: components.string!, amqpURL: amqp.string!, amqpManagementURL: base.amqpManagementURL,
+            blobDirectory: blobRoot, pipelinePath: base.pipelinePath)
+        let database = try Database(url: settings.databaseURL, logger: logger)
+        do {
+            let result = try await database.withRunning { database in
+                try await Migrator().migrate(database)
+                let environment = TestEnvironment(
+                    name: name, settings: settings, database: database, logger: logger, virtualHost: name,
+                    blobs: try FileBlobStore(root: blobRoot))
+                return try await body(environment)
+            }
+            try await cleanUp(name: name, admin: admin, management: management, blobRoot: blobRoot, logger: logger)
+            return result
+        } catch {
+            try? await cleanUp(name: name, admin: admin, management: management, blobRoot: blobRoot, logger: logger)
+            throw error
+        }
+    }
+
+    private static func cleanUp(name: String, admin: Database, management: Management, blobRoot: String, logger: Logger) async throws {
+        try await admin.withRunning { db in
+            try await db.client.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"), logger: logger)
+        }
+        try await management.deleteVirtualHost(name)
+        try? FileManager.default.removeItem(atPath: blobRoot)
+    }
+
+    /// A connected broker on this test's vhost; the caller closes it.
+    func broker(_ label: String = "test") async throws -> BrokerConnection {
+        var configuration = try BrokerConfiguration(url: settings.amqpURL)
+        configuration.connectionName = "\(name) \(label)"
+        let broker = BrokerConnection(configuration: configuration, logger: logger)
+        try await broker.connect()
+        return broker
+    }
+
+    func organization(_ slug: String) async throws -> Organization {
+        try await OrganizationRepository(database).create(slug: slug, name: slug.capitalized)
+    }
+
+    /// Runs one SQL count.
+    func count(_ query: PostgresQuery) async throws -> Int {
+        let rows = try await database.client.query(query, logger: logger)
+        for try await value in rows.decode(Int.self) { return value }
+        return 0
+    }
+}
+
+/// The RabbitMQ management API, for creating and deleting test vhosts.
+struct Management: Sendable {
+    let base: String
+    let authorization: String
+
+    init(_ url: String) throws {
+        guard var components = URLComponents(string: url) else { throw TestFailure("bad management URL") }
+        authorization = "Basic " + Data("\(components.user ?? "guest"):\(components.password ?? "guest")".utf8).base64EncodedString()
+        components.user = nil
+        components.password = nil
+        base = components.string!
+    }
+
+    func createVirtualHost(_ name: String) async throws {
+        try await send("PUT", "/api/vhosts/\(name)", body: "{}")
+        try await send("PUT", "/api/permissions/\(name)/guest", body: #"{"configure":".*","write":".*","read":".*"}"#)
+    }
+
+    func deleteVirtualHost(_ name: String) async throws {
+        try await send("DELETE", "/api/vhosts/\(name)", body: nil)
+    }
+
+    @discardableResult
+    func send(_ method: String, _ path: String, body: String?) async throws -> Data {
+        var request = URLRequest(url: URL(string: base + path)!)
+        request.httpMethod = method
+        request.setValue(authorization, forHTTPHeaderField: "Authorization")
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        if let body { request.httpBody = Data(body.utf8) }
+        let (data, response) = try await URLSession.shared.data(for: request)
+        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        guard (200..<300).contains(status) || (method == "DELETE" && status == 404) else {
+            throw TestFailure("management API \(method) \(path) answered \(status): \(String(decoding: data, as: UTF8.self))")
+        }
+        return data
+    }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// The repository root (for `pipelines/` and the built `intellidocs` binary).
+let repositoryRoot: String = {
+    var url = URL(fileURLWithPath: #filePath)
+    for _ in 0..<3 { url.deleteLastPathComponent() }
+    return url.path
+}()
+
+/// Writes `count` generated text documents (about 1–2 KB, distinct) into a new temporary folder.
+func generateTextCorpus(count: Int, seed: UInt64 = 42, extraFiles: [String: [UInt8]] = [:]) throws -> String {
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("corpus-\(UUID().uuidString)").path
+    try FileManager.default.createDirectory(atPath: folder + "/nested", withIntermediateDirectories: true)
+    var generator = SeededGenerator(seed: seed)
+    let words = [
+        "protein", "cell", "membrane", "signal", "pathway", "receptor", "kinase", "enzyme", "binding", "structure",
+        "analysis", "cohort", "patients", "clinical", "trial", "outcome", "risk", "gene", "expression", "mutation",
+        "tissue", "model", "response", "immune", "therapy", "dose", "effect", "study", "sample", "measure",
+        "river", "mountain", "forest", "ocean", "climate", "energy", "market", "policy", "network", "system",
+    ]
+    for index in 0..<count {
+        var paragraphs: [String] = []
+        let paragraphCount = Int.random(in: 2...4, using: &generator)
+        for _ in 0..<paragraphCount {
+            var sentences: [String] = []
+            for _ in 0..<Int.random(in: 3...6, using: &generator) {
+                let length = Int.random(in: 6...14, using: &generator)
+                var sentence = (0..<length).map { _ in words.randomElement(using: &generator)! }.joined(separator: " ")
+                sentence = sentence.prefix(1).uppercased() + sentence.dropFirst() + "."
+                sentences.append(sentence)
+            }
+            paragraphs.append(sentences.joined(separator: " "))
+        }
+        let text = "Document number \(index) token\(index)x\n\n" + paragraphs.joined(separator: "\n\n") + "\n"
+        let subfolder = index % 2 == 0 ? "" : "nested/"
+        try text.write(toFile: "\(folder)/\(subfolder)doc-\(index).txt", atomically: true, encoding: .utf8)
+    }
+    for (name, bytes) in extraFiles {
+        FileManager.default.createFile(atPath: "\(folder)/\(name)", contents: Data(bytes))
+    }
+    return folder
+}
+
+struct SeededGenerator: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 extension BrokerConfiguration {
@@ -20,9 +20,11 @@ extension BrokerConfiguration {
         let scheme = url[..<schemeEnd.lowerBound].lowercased()
         guard scheme == "amqp" else {
             if scheme == "amqps" {
-                throw .invalidURL("broker URL \(shown) asks for TLS (amqps://), which this client does not support: use amqp://")
+                throw .invalidURL(
+                    "broker URL \(shown) asks for TLS (amqps://), which this client does not support: use amqp://")
             }
-            throw .invalidURL("broker URL \(shown) has scheme '\(scheme)': expected amqp://user:password@host:port/vhost")
+            throw .invalidURL(
+                "broker URL \(shown) has scheme '\(scheme)': expected amqp://user:password@host:port/vhost")
         }
 
         var rest = url[schemeEnd.upperBound...]
@@ -121,7 +123,8 @@ extension BrokerConfiguration {
                 self.connectionName = connectionName
             default:
                 throw .invalidURL(
-                    "broker URL \(shown) has unsupported parameter '\(name)': supported are heartbeat and connection_name")
+                    "broker URL \(shown) has unsupported parameter '\(name)': supported are heartbeat and connection_name"
+                )
             }
         }
     }

@@ -23,6 +23,10 @@ public struct BrokerConfiguration: Sendable, CustomStringConvertible {
     /// How long an operation issued while the connection is down waits for the reconnect before it fails
     /// with `.timeout`. Default 30 s.
     public var commandTimeoutSeconds: Double
+    /// Most publishes written but not yet confirmed; further publishes wait (in order) until confirms
+    /// arrive. Bounds what a connection drop can leave in doubt and what sits in socket buffers.
+    /// Default 1000.
+    public var maxUnconfirmedPublishes: Int
 
     public init(
         host: String = "127.0.0.1",
@@ -43,6 +47,7 @@ public struct BrokerConfiguration: Sendable, CustomStringConvertible {
         self.connectTimeoutSeconds = 10
         self.rpcTimeoutSeconds = 30
         self.commandTimeoutSeconds = 30
+        self.maxUnconfirmedPublishes = 1000
     }
 
     /// "intellidocs" plus the process id, so two processes on one machine are told apart in the management UI.

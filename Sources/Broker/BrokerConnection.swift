@@ -86,7 +86,8 @@ public final class BrokerConnection: Sendable {
     ///
     /// - Throws: `.channelClosed` with the server's text (reply code 406 PRECONDITION_FAILED) when the queue
     ///   exists with other arguments; the connection stays usable.
-    public func declareQueue(_ name: String, durable: Bool = true, arguments: AMQPTable = [:]) async throws(BrokerError) {
+    public func declareQueue(_ name: String, durable: Bool = true, arguments: AMQPTable = [:]) async throws(BrokerError)
+    {
         try Validation.shortString(name, "queue name")
         try Validation.table(arguments, "queue arguments")
         try await perform { .declareQueue(name: name, durable: durable, arguments: arguments, $0) }
@@ -146,17 +147,13 @@ public final class BrokerConnection: Sendable {
     /// Acknowledges a message. After a reconnect (or once its consumer is gone) this is a logged no-op:
     /// the broker has already put the message back and will deliver it again.
     public func ack(_ message: IncomingMessage) async {
-        await withCheckedContinuation { done in
-            mailbox.submit(.settle(message.delivery, .ack, done))
-        }
+        await settle(message, .ack)
     }
 
     /// Rejects a message; `requeue: true` puts it back on its queue (redelivered later), `false` drops it or
     /// dead-letters it if the queue has a dead-letter exchange. A stale delivery is a logged no-op, like `ack`.
     public func nack(_ message: IncomingMessage, requeue: Bool) async {
-        await withCheckedContinuation { done in
-            mailbox.submit(.settle(message.delivery, .nack(requeue: requeue), done))
-        }
+        await settle(message, .nack(requeue: requeue))
     }
 
     /// Clean shutdown: cancels consumers (their streams end), waits up to 5 s for outstanding publisher
@@ -172,6 +169,18 @@ public final class BrokerConnection: Sendable {
     }
 
     // MARK: - Private
+
+    private func settle(_ message: IncomingMessage, _ settlement: Settlement) async {
+        guard message.delivery.connection == mailbox.id else {
+            logger.error(
+                "ignoring ack/nack of a message received on another BrokerConnection: settle it on its own connection",
+                metadata: ["deliveryTag": "\(message.deliveryTag)"])
+            return
+        }
+        await withCheckedContinuation { done in
+            mailbox.submit(.settle(message.delivery, settlement, done))
+        }
+    }
 
     private func perform<Value: Sendable>(_ makeCommand: (Reply<Value>) -> Command) async throws(BrokerError) -> Value {
         let result = await withCheckedContinuation { (reply: Reply<Value>) in

@@ -20,7 +20,10 @@ public struct IncomingMessage: Sendable {
 /// Every channel the connection opens gets a new `session` number (never reused, also across reconnects),
 /// so an ack for a message from a channel that has since closed, or from before a reconnect, is recognised
 /// as stale and dropped instead of acking an unrelated message that reused the same tag.
+/// `connection` guards against acking a message on a different `BrokerConnection` than the one that
+/// received it, where the same session and tag could name an unrelated delivery.
 struct DeliveryIdentity: Sendable, Hashable {
+    let connection: ObjectIdentifier
     let session: UInt64
     let channel: UInt16
     let deliveryTag: UInt64

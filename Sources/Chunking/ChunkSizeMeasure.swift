@@ -39,37 +39,47 @@ public struct ApproximateTokenMeasure: ChunkSizeMeasure {
     public init() {}
 
     public func size(of text: Substring) -> Int {
-        var tokens = 0
-        // A run's weight: 1 per ASCII letter or digit, 2 per other letter, mark or number. Rounding up the
-        // run's weight / 8 (rather than a per-run rule) keeps the estimate monotonic and subadditive when a
-        // run is cut, as ChunkSizeMeasure requires.
-        var runWeight = 0
+        if let size = text.utf8.withContiguousStorageIfAvailable(size(utf8:)), let size { return size }
+        var estimate = TokenEstimate()
+        for scalar in text.unicodeScalars {
+            estimate.add(scalar)
+        }
+        return estimate.finish()
+    }
 
-        func endRun() {
-            tokens += (runWeight + 7) / 8
-            runWeight = 0
+    /// The running count behind `size(of:)`, shared with the chunker's UTF-8 fast path so that both give
+    /// identical results.
+    struct TokenEstimate {
+        private var tokens = 0
+        /// The current letter/digit run's weight: 1 per ASCII letter or digit, 2 per other letter, mark or
+        /// number. Rounding up the run's weight / 8 (rather than a per-run rule) keeps the estimate monotonic
+        /// and subadditive when a run is cut, as `ChunkSizeMeasure` requires.
+        private var runWeight = 0
+
+        @inline(__always)
+        mutating func addASCII(_ byte: UInt8) {
+            switch byte {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"):
+                runWeight += 1
+            case 0x00...0x20, 0x7F:
+                // Whitespace separates; control characters are not tokens.
+                endRun()
+            default:
+                endRun()
+                tokens += 1
+            }
         }
 
-        for scalar in text.unicodeScalars {
-            let value = scalar.value
-            if value < 0x80 {
-                switch UInt8(value) {
-                case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-                    UInt8(ascii: "0")...UInt8(ascii: "9"):
-                    runWeight += 1
-                case 0x09...0x0D, 0x20:
-                    endRun()
-                default:
-                    endRun()
-                    // Control characters are not tokens; everything else left is punctuation.
-                    if value > 0x20 && value != 0x7F { tokens += 1 }
-                }
-                continue
+        mutating func add(_ scalar: Unicode.Scalar) {
+            if scalar.isASCII {
+                addASCII(UInt8(scalar.value))
+                return
             }
             let properties = scalar.properties
             if properties.isWhitespace {
                 endRun()
-            } else if properties.isIdeographic || Self.isKana(value) {
+            } else if properties.isIdeographic || ApproximateTokenMeasure.isKana(scalar.value) {
                 endRun()
                 tokens += 1
             } else {
@@ -86,12 +96,21 @@ public struct ApproximateTokenMeasure: ChunkSizeMeasure {
                 }
             }
         }
-        endRun()
-        return tokens
+
+        @inline(__always)
+        private mutating func endRun() {
+            tokens += (runWeight + 7) / 8
+            runWeight = 0
+        }
+
+        mutating func finish() -> Int {
+            endRun()
+            return tokens
+        }
     }
 
     /// Hiragana and Katakana: tokenized per character like ideographs.
-    private static func isKana(_ value: UInt32) -> Bool {
+    static func isKana(_ value: UInt32) -> Bool {
         (0x3040...0x30FF).contains(value) || (0x31F0...0x31FF).contains(value) || (0xFF66...0xFF9F).contains(value)
     }
 }

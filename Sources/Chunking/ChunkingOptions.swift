@@ -17,6 +17,9 @@ public struct ChunkingOptions: Sendable, Equatable {
         self.overlap = overlap
     }
 
+    /// The budget actually used: the properties are settable, so the initialiser's checks can be bypassed.
+    var effectiveMaxSize: Int { max(1, maxSize) }
+
     /// The overlap actually used: `overlap`, capped at half of `maxSize`.
-    var effectiveOverlap: Int { min(overlap, maxSize / 2) }
+    var effectiveOverlap: Int { min(max(0, overlap), effectiveMaxSize / 2) }
 }

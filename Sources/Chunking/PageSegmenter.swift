@@ -33,10 +33,13 @@ struct Segment {
 /// Splits one page into segments in a single pass over its UTF-8 bytes, measuring each word and each gap
 /// once. Decoding scalars by hand keeps byte offsets (for slicing) and scalar offsets (for `Chunk`) in step
 /// without any `String.Index` arithmetic in the hot loop.
-struct PageSegmenter {
+///
+/// Generic over the measure so that, for the built-in measures, the per-word calls are direct and can use
+/// their UTF-8 fast path (see `Chunker.chunks(pages:)`).
+struct PageSegmenter<Measure: UTF8ChunkSizeMeasure> {
     let text: String
     let bytes: UnsafeBufferPointer<UInt8>
-    let measure: any ChunkSizeMeasure
+    let measure: Measure
     let maxSize: Int
     /// Sizes of the two commonest gaps, measured once per chunker call instead of once per gap.
     let spaceSize: Int
@@ -57,16 +60,23 @@ struct PageSegmenter {
         let count = bytes.count
         var index = 0
         var scalarIndex = 0
-        var previous: WordEnding?
+        // The last segment is held back until the gap after it is known, so that it is appended once,
+        // complete, instead of being patched in place.
+        var pending: (segment: Segment, ending: WordEnding)?
 
         while true {
             // The gap: whitespace up to the next word.
             let gapStart = index
             var newlines = 0
             while index < count {
+                if bytes[index] == 0x20 {  // by far the commonest gap
+                    index += 1
+                    scalarIndex += 1
+                    continue
+                }
                 let (value, length) = scalar(at: index)
-                guard Self.isWhitespace(value) else { break }
-                newlines += Self.newlineWeight(value, followedByLineFeed: byte(at: index + length) == 0x0A)
+                guard ScalarClass.isWhitespace(value) else { break }
+                newlines += ScalarClass.newlineWeight(value, followedByLineFeed: byte(at: index + length) == 0x0A)
                 index += length
                 scalarIndex += 1
             }
@@ -74,50 +84,56 @@ struct PageSegmenter {
 
             let wordStart = index
             let wordScalarStart = scalarIndex
-            let firstScalar = scalar(at: index).value
-            if let previous, !segments.isEmpty {
-                segments[segments.count - 1].gapSize = gapSize(gapStart..<wordStart)
-                segments[segments.count - 1].breakAfter = classify(
-                    ending: previous,
-                    newlines: newlines,
-                    nextScalar: firstScalar
-                )
+            if let (finished, ending) = pending {
+                var segment = finished
+                segment.gapSize = gapSize(gapStart..<wordStart)
+                segment.breakAfter = classify(ending: ending, newlines: newlines, nextScalar: scalar(at: index).value)
+                segments.append(segment)
             }
 
             // The word: up to whitespace, or just after CJK punctuation (CJK has no spaces to break at).
             var ending = WordEnding()
             while index < count {
+                let lead = bytes[index]
+                if lead < 0x80 {
+                    // ASCII: no CJK punctuation, and no decoding needed.
+                    if lead <= 0x20 && (lead == 0x20 || (0x09...0x0D).contains(lead)) { break }
+                    let isClosing = ScalarClass.isClosingASCII(lead)
+                    if ending.cjkBreak != nil && !isClosing { break }
+                    if !isClosing { ending.lastScalar = UInt32(lead) }
+                    index &+= 1
+                    scalarIndex &+= 1
+                    continue
+                }
                 let (value, length) = scalar(at: index)
-                if Self.isWhitespace(value) { break }
-                let isClosing = Self.isClosingPunctuation(value)
+                if ScalarClass.isWhitespace(value) { break }
+                let isClosing = ScalarClass.isClosingPunctuation(value)
                 if ending.cjkBreak != nil && !isClosing { break }
-                if let boundary = Self.cjkBoundary(value) { ending.cjkBreak = boundary }
+                if let boundary = ScalarClass.cjkBoundary(value) { ending.cjkBreak = boundary }
                 if !isClosing { ending.lastScalar = value }
                 index += length
                 scalarIndex += 1
             }
             ending.utf8Range = wordStart..<index
-            append(wordStart..<index, scalars: wordScalarStart..<scalarIndex, to: &segments)
-            previous = ending
+            pending = (word(wordStart..<index, scalars: wordScalarStart..<scalarIndex, into: &segments), ending)
         }
+        if let pending { segments.append(pending.segment) }
     }
 
     // MARK: - Words
 
-    /// Appends a word, cut into pieces at character boundaries if it alone exceeds the budget.
-    private func append(_ range: Range<Int>, scalars: Range<Int>, to segments: inout [Segment]) {
-        let size = measure.size(of: substring(range))
+    /// The segment for a word. A word that alone exceeds the budget is cut into pieces at character
+    /// boundaries: all but the last are appended to `segments`, the last is returned.
+    private func word(_ range: Range<Int>, scalars: Range<Int>, into segments: inout [Segment]) -> Segment {
+        let size = size(of: range)
         guard size > maxSize else {
-            segments.append(
-                Segment(
-                    utf8Start: range.lowerBound,
-                    utf8End: range.upperBound,
-                    scalarStart: scalars.lowerBound,
-                    scalarEnd: scalars.upperBound,
-                    size: size
-                )
+            return Segment(
+                utf8Start: range.lowerBound,
+                utf8End: range.upperBound,
+                scalarStart: scalars.lowerBound,
+                scalarEnd: scalars.upperBound,
+                size: size
             )
-            return
         }
         // Rare (URLs, base64, unspaced scripts), so clarity beats speed: binary-search the longest prefix
         // that fits, using the measure's monotonicity.
@@ -125,7 +141,7 @@ struct PageSegmenter {
         let boundaries = Array(word.indices) + [word.endIndex]
         var pieceStart = 0
         var scalarStart = scalars.lowerBound
-        while pieceStart < boundaries.count - 1 {
+        while true {
             var low = pieceStart + 1
             var high = boundaries.count - 1
             while low < high {
@@ -140,15 +156,15 @@ struct PageSegmenter {
             // progress matters more than a budget no text can meet.
             let piece = word[boundaries[pieceStart]..<boundaries[low]]
             let scalarEnd = scalarStart + piece.unicodeScalars.count
-            segments.append(
-                Segment(
-                    utf8Start: text.utf8.distance(from: text.startIndex, to: piece.startIndex),
-                    utf8End: text.utf8.distance(from: text.startIndex, to: piece.endIndex),
-                    scalarStart: scalarStart,
-                    scalarEnd: scalarEnd,
-                    size: measure.size(of: piece)
-                )
+            let segment = Segment(
+                utf8Start: text.utf8.distance(from: text.startIndex, to: piece.startIndex),
+                utf8End: text.utf8.distance(from: text.startIndex, to: piece.endIndex),
+                scalarStart: scalarStart,
+                scalarEnd: scalarEnd,
+                size: measure.size(of: piece)
             )
+            guard low < boundaries.count - 1 else { return segment }
+            segments.append(segment)
             pieceStart = low
             scalarStart = scalarEnd
         }
@@ -163,14 +179,20 @@ struct PageSegmenter {
         case 1 where bytes[range.lowerBound] == 0x0A:
             return newlineSize
         default:
-            return measure.size(of: substring(range))
+            return size(of: range)
         }
     }
 
+    private func size(of range: Range<Int>) -> Int {
+        measure.size(utf8: UnsafeBufferPointer(rebasing: bytes[range])) ?? measure.size(of: substring(range))
+    }
+
+    /// The page text for a byte range (O(1): UTF-8 offsets map directly to native string indices).
     private func substring(_ range: Range<Int>) -> Substring {
         let utf8 = text.utf8
-        return text[utf8.index(utf8.startIndex, offsetBy: range.lowerBound)..<utf8.index(
-            utf8.startIndex, offsetBy: range.upperBound)]
+        let start = utf8.index(utf8.startIndex, offsetBy: range.lowerBound)
+        let end = utf8.index(start, offsetBy: range.count)
+        return text[start..<end]
     }
 
     // MARK: - Boundaries
@@ -178,7 +200,7 @@ struct PageSegmenter {
     private func classify(ending: WordEnding, newlines: Int, nextScalar: UInt32) -> Boundary {
         if newlines >= 2 { return .paragraph }
         if let cjkBreak = ending.cjkBreak { return max(cjkBreak, newlines == 1 ? .line : .word) }
-        if Self.isSentenceTerminator(ending.lastScalar), !Self.isLowercase(nextScalar),
+        if ScalarClass.isSentenceTerminator(ending.lastScalar), !ScalarClass.isLowercase(nextScalar),
             !isAbbreviation(ending)
         {
             return .sentence
@@ -191,19 +213,11 @@ struct PageSegmenter {
         guard ending.lastScalar == 0x2E, ending.utf8Range.count <= 8 else { return false }
         // The letters before the final full stop, without closing or opening punctuation around them.
         guard let stop = bytes[ending.utf8Range].lastIndex(of: 0x2E) else { return false }
-        let stem = bytes[ending.utf8Range.lowerBound..<stop].drop { !Self.isASCIIAlphanumeric($0) }
+        let stem = bytes[ending.utf8Range.lowerBound..<stop].drop { !ScalarClass.isASCIIAlphanumeric($0) }
         guard !stem.isEmpty else { return false }
         let word = String(decoding: stem.map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }, as: UTF8.self)
-        return word.utf8.count == 1 || Self.abbreviations.contains(word)
+        return word.utf8.count == 1 || ScalarClass.abbreviations.contains(word)
     }
-
-    private static func isASCIIAlphanumeric(_ byte: UInt8) -> Bool {
-        (0x30...0x39).contains(byte) || (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte)
-    }
-
-    private static let abbreviations: Set<String> = [
-        "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "vs", "e.g", "i.e", "fig", "cf", "al", "approx",
-    ]
 
     // MARK: - Scalars
 
@@ -227,6 +241,19 @@ struct PageSegmenter {
             | UInt32(bytes[index + 3] & 0x3F)
         return (value, 4)
     }
+}
+
+/// Character classes the segmenter needs, on raw scalar values so the hot loop never builds a
+/// `Unicode.Scalar` or looks up properties for ASCII.
+enum ScalarClass {
+    /// Lowercased words that are usually abbreviations when followed by a full stop.
+    static let abbreviations: Set<String> = [
+        "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "vs", "e.g", "i.e", "fig", "cf", "al", "approx",
+    ]
+
+    static func isASCIIAlphanumeric(_ byte: UInt8) -> Bool {
+        (0x30...0x39).contains(byte) || (0x41...0x5A).contains(byte) || (0x61...0x7A).contains(byte)
+    }
 
     /// Unicode's White_Space property, spelled out so the hot loop needs no property lookup.
     static func isWhitespace(_ value: UInt32) -> Bool {
@@ -239,7 +266,7 @@ struct PageSegmenter {
 
     /// How many line breaks a whitespace scalar stands for; a form feed or paragraph separator counts as a
     /// blank line.
-    private static func newlineWeight(_ value: UInt32, followedByLineFeed: Bool) -> Int {
+    static func newlineWeight(_ value: UInt32, followedByLineFeed: Bool) -> Int {
         switch value {
         case 0x0A, 0x0B, 0x85, 0x2028: 1
         case 0x0D: followedByLineFeed ? 0 : 1
@@ -248,15 +275,23 @@ struct PageSegmenter {
         }
     }
 
-    private static func isSentenceTerminator(_ value: UInt32) -> Bool {
+    static func isSentenceTerminator(_ value: UInt32) -> Bool {
         switch value {
         case 0x2E, 0x21, 0x3F, 0x2026, 0x203C, 0x2047...0x2049, 0x3002, 0xFF01, 0xFF0E, 0xFF1F, 0xFF61: true
         default: false
         }
     }
 
+    /// `isClosingPunctuation` for ASCII, as one bit test: `"`, `'`, `)`, `]`, `}`.
+    @inline(__always)
+    static func isClosingASCII(_ byte: UInt8) -> Bool {
+        let low: UInt64 = 1 << 0x22 | 1 << 0x27 | 1 << 0x29
+        let high: UInt64 = 1 << (0x5D - 64) | 1 << (0x7D - 64)
+        return byte < 64 ? low & (1 << UInt64(byte)) != 0 : high & (1 << UInt64(byte & 63)) != 0
+    }
+
     /// Punctuation that may follow a sentence terminator and still belongs to the sentence: `."`, `.)`.
-    private static func isClosingPunctuation(_ value: UInt32) -> Bool {
+    static func isClosingPunctuation(_ value: UInt32) -> Bool {
         switch value {
         case 0x22, 0x27, 0x29, 0x5D, 0x7D, 0xBB, 0x2019, 0x201D, 0x203A, 0x3009, 0x300B, 0x300D, 0x300F, 0x3011,
             0xFF09, 0xFF3D:
@@ -266,7 +301,7 @@ struct PageSegmenter {
     }
 
     /// CJK punctuation that ends a sentence (`。！？`) or a clause (`，、；：`), where unspaced text may be cut.
-    private static func cjkBoundary(_ value: UInt32) -> Boundary? {
+    static func cjkBoundary(_ value: UInt32) -> Boundary? {
         switch value {
         case 0x3002, 0xFF01, 0xFF1F, 0xFF61: .sentence
         case 0x3001, 0xFF0C, 0xFF1A, 0xFF1B, 0xFF64: .word
@@ -274,7 +309,7 @@ struct PageSegmenter {
         }
     }
 
-    private static func isLowercase(_ value: UInt32) -> Bool {
+    static func isLowercase(_ value: UInt32) -> Bool {
         if value < 0x80 { return (0x61...0x7A).contains(value) }
         return Unicode.Scalar(value)?.properties.isLowercase ?? false
     }

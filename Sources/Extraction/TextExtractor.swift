@@ -16,30 +16,7 @@ public enum TextExtractor {
     ///   `binaryContent` when more than 2 % of the characters are controls; `emptyFile` when nothing but
     ///   whitespace remains.
     public static func decodeText(_ bytes: [UInt8]) throws(ExtractionError) -> String {
-        guard !bytes.isEmpty else { throw .emptyFile() }
-        let decoded = try bytes.withUnsafeBufferPointer { buffer throws(ExtractionError) -> [UInt8] in
-            let encoding: UnicodeDecoding.Encoding
-            let bomLength: Int
-            switch UnicodeDecoding.detectEncoding(buffer) {
-            case .unsupported(let name):
-                throw .unsupportedEncoding(name)
-            case .supported(let detected, let length):
-                (encoding, bomLength) = (detected, length)
-            }
-            let body = UnsafeBufferPointer(rebasing: buffer[bomLength...])
-            do throws(UnicodeDecoding.InvalidSequence) {
-                return try UnicodeDecoding.utf8Bytes(of: body, encoding: encoding, allowTruncatedTail: false)
-            } catch {
-                throw .invalidEncoding(byteOffset: bomLength + error.offset, encoding: encoding.name)
-            }
-        }
-        let statistics = decoded.withUnsafeBufferPointer(TextNormalizer.controlStatistics)
-        guard !statistics.looksBinary else { throw .binaryContent() }
-
-        let normalized = TextNormalizer.normalize(decoded)
-        let text = String(decoding: normalized.trimmingBlankEdges(keepingFormFeeds: true), as: UTF8.self)
-        guard !text.isBlank else { throw .emptyFile() }
-        return text
+        String(decoding: try normalizedText(bytes), as: UTF8.self)
     }
 
     /// Turns a text document into pages.
@@ -54,7 +31,7 @@ public enum TextExtractor {
     public static func extract(_ bytes: [UInt8], kind: DocumentKind) throws(ExtractionError) -> [ExtractedPage] {
         switch kind {
         case .plainText, .markdown:
-            return pages(of: try decodeText(bytes))
+            return pages(of: try normalizedText(bytes))
         case .html:
             let text = HTMLText.text(from: try decodeText(bytes))
             guard !text.isBlank else { throw .emptyFile() }
@@ -64,18 +41,54 @@ public enum TextExtractor {
         }
     }
 
+    /// `decodeText`'s work, stopping short of building a `String` so that `extract` can split pages first.
+    private static func normalizedText(_ bytes: [UInt8]) throws(ExtractionError) -> ArraySlice<UInt8> {
+        guard !bytes.isEmpty else { throw .emptyFile() }
+        let normalized = try bytes.withUnsafeBufferPointer { buffer throws(ExtractionError) -> [UInt8] in
+            let encoding: UnicodeDecoding.Encoding
+            let bomLength: Int
+            switch UnicodeDecoding.detectEncoding(buffer) {
+            case .unsupported(let name):
+                throw .unsupportedEncoding(name)
+            case .supported(let detected, let length):
+                (encoding, bomLength) = (detected, length)
+            }
+            let body = UnsafeBufferPointer(rebasing: buffer[bomLength...])
+            let result: TextNormalizer.Result
+            do throws(UnicodeDecoding.InvalidSequence) {
+                switch encoding {
+                case .utf8:
+                    // Already UTF-8: validate in place, no copy before normalising.
+                    _ = try UnicodeDecoding.validateUTF8(body, allowTruncatedTail: false)
+                    result = TextNormalizer.normalize(body)
+                case .utf16LittleEndian, .utf16BigEndian:
+                    let utf8 = try UnicodeDecoding.utf8Bytes(of: body, encoding: encoding, allowTruncatedTail: false)
+                    result = utf8.withUnsafeBufferPointer(TextNormalizer.normalize)
+                }
+            } catch {
+                throw .invalidEncoding(byteOffset: bomLength + error.offset, encoding: encoding.name)
+            }
+            guard !result.looksBinary(inputLength: body.count) else { throw .binaryContent() }
+            return result.utf8
+        }
+        let text = normalized.trimmingBlankEdges(keepingFormFeeds: true)
+        guard !text.isBlankUTF8 else { throw .emptyFile() }
+        return text
+    }
+
     /// Splits normalised text at form feeds.
-    static func pages(of text: String) -> [ExtractedPage] {
-        var segments = Array(text.utf8).split(separator: .formFeed, omittingEmptySubsequences: false)
-        if segments.count > 1, let last = segments.last, last.isEmpty {
-            segments.removeLast()
+    private static func pages(of text: ArraySlice<UInt8>) -> [ExtractedPage] {
+        var pages: [ExtractedPage] = []
+        var pageStart = text.startIndex
+        while true {
+            let pageEnd = text[pageStart...].firstIndex(of: .formFeed) ?? text.endIndex
+            let pageText = text[pageStart..<pageEnd].trimmingBlankEdges(keepingFormFeeds: false)
+            pages.append(ExtractedPage(number: pages.count + 1, text: String(decoding: pageText, as: UTF8.self)))
+            // A form feed that ends the text ends the last page rather than starting an empty one.
+            guard pageEnd < text.endIndex, pageEnd + 1 < text.endIndex else { break }
+            pageStart = pageEnd + 1
         }
-        return segments.enumerated().map { index, segment in
-            ExtractedPage(
-                number: index + 1,
-                text: String(decoding: segment.trimmingBlankEdges(keepingFormFeeds: false), as: UTF8.self)
-            )
-        }
+        return pages
     }
 }
 
@@ -87,6 +100,15 @@ extension String {
 }
 
 extension BidirectionalCollection<UInt8> {
+    /// True when the bytes (valid UTF-8) are only whitespace; decodes only if there is non-ASCII.
+    var isBlankUTF8: Bool {
+        for byte in self where !byte.isASCIIWhitespace {
+            guard byte >= 0x80 else { return false }
+            return String(decoding: Array(self), as: UTF8.self).isBlank
+        }
+        return true
+    }
+
     /// The bytes without leading and trailing ASCII spaces, tabs and line ends (and form feeds, unless
     /// they must survive to separate pages).
     func trimmingBlankEdges(keepingFormFeeds: Bool) -> SubSequence {

@@ -6,78 +6,79 @@
 /// - Spaces and tabs at the end of a line are removed.
 ///
 /// It works on UTF-8 bytes: every character it touches is ASCII or a two-byte C1 control, so a byte loop
-/// is both correct and the fastest way through.
+/// is both correct and the fastest way through (this runs on every byte of every text document).
 enum TextNormalizer {
-    static func normalize(_ utf8: [UInt8]) -> [UInt8] {
-        var output: [UInt8] = []
-        output.reserveCapacity(utf8.count)
+    struct Result {
+        var utf8: [UInt8]
+        /// C0 controls (NUL included, tab/LF/CR/FF excluded) and DELs that were removed.
+        var removedControls: Int
 
-        /// Drops the spaces and tabs just written before a line or page end.
-        func trimTrailingBlanks() {
-            while let last = output.last, last == .space || last == .tab {
-                output.removeLast()
-            }
-        }
+        /// More than 2 % control bytes means the input was data, not text: real text has at most a few
+        /// stray escapes or form feeds, while binary formats are full of low bytes.
+        func looksBinary(inputLength: Int) -> Bool { removedControls * 50 > inputLength }
+    }
 
-        utf8.withUnsafeBufferPointer { bytes in
+    /// Normalises valid UTF-8.
+    static func normalize(_ input: UnsafeBufferPointer<UInt8>) -> Result {
+        var removedControls = 0
+        let utf8 = [UInt8](unsafeUninitializedCapacity: input.count) { output, written in
+            var count = 0
+            // Where the current line's trailing run of spaces and tabs starts, if it has one.
+            var blankRunStart = 0
             var index = 0
-            let count = bytes.count
-            while index < count {
-                let byte = bytes[index]
-                switch byte {
-                case .lineFeed, .formFeed:
-                    trimTrailingBlanks()
-                    output.append(byte)
-                case .carriageReturn:
-                    // CRLF: the LF that follows ends the line; a lone CR (classic Mac) is a line end itself.
-                    if index + 1 < count && bytes[index + 1] == .lineFeed { break }
-                    trimTrailingBlanks()
-                    output.append(.lineFeed)
-                case .tab:
-                    output.append(byte)
-                case 0x00..<0x20, 0x7F:
-                    break
-                case 0xC2 where index + 1 < count && (0x80...0x9F).contains(bytes[index + 1]):
-                    // A C1 control: usually Windows-1252 text decoded as Latin-1. NEL is a line end.
-                    if bytes[index + 1] == 0x85 {
-                        trimTrailingBlanks()
-                        output.append(.lineFeed)
-                    }
-                    index += 1
-                default:
-                    output.append(byte)
-                }
+            while index < input.count {
+                let byte = input[index]
                 index += 1
+                if byte >= 0x20 && byte != 0x7F {
+                    if byte == 0xC2, index < input.count, (0x80...0x9F).contains(input[index]) {
+                        // A C1 control: usually Windows-1252 text decoded as Latin-1. NEL ends a line.
+                        let isNextLine = input[index] == 0x85
+                        index += 1
+                        guard isNextLine else { continue }
+                        count = blankRunStart
+                        output[count] = .lineFeed
+                        count += 1
+                        blankRunStart = count
+                        continue
+                    }
+                    output[count] = byte
+                    count += 1
+                    if byte != .space { blankRunStart = count }
+                    continue
+                }
+                switch byte {
+                case .tab:
+                    output[count] = byte
+                    count += 1
+                case .lineFeed, .formFeed, .carriageReturn:
+                    // CRLF: the LF that follows ends the line; a lone CR (classic Mac) is a line end itself.
+                    if byte == .carriageReturn, index < input.count, input[index] == .lineFeed { continue }
+                    count = blankRunStart
+                    output[count] = byte == .formFeed ? .formFeed : .lineFeed
+                    count += 1
+                    blankRunStart = count
+                default:
+                    removedControls += 1
+                }
             }
+            written = blankRunStart
         }
-        trimTrailingBlanks()
-        return output
+        return Result(utf8: utf8, removedControls: removedControls)
     }
 
-    /// Counts what the binary-content heuristic needs: scalars, NULs, and other control characters
-    /// (C0 except tab, LF, CR and form feed; DEL). `utf8` must be valid UTF-8.
-    static func controlStatistics(_ utf8: UnsafeBufferPointer<UInt8>) -> ControlStatistics {
-        var statistics = ControlStatistics()
-        for byte in utf8 {
-            if byte & 0xC0 != 0x80 { statistics.scalars += 1 }
-            switch byte {
-            case 0x00: statistics.nuls += 1
-            case .tab, .lineFeed, .carriageReturn, .formFeed: break
-            case 0x01..<0x20, 0x7F: statistics.controls += 1
-            default: break
-            }
-        }
-        return statistics
-    }
-
-    struct ControlStatistics {
-        var scalars = 0
+    /// Counts NULs and the other control bytes `normalize` would remove, for the sniffer, which must decide
+    /// "text or not" without normalising. Uses the same 2 % threshold as `Result.looksBinary`.
+    static func looksBinary(_ utf8: UnsafeBufferPointer<UInt8>) -> (hasNUL: Bool, looksBinary: Bool) {
         var nuls = 0
         var controls = 0
-
-        /// More than 2 % control characters (NULs included) means the bytes are data, not text: real text
-        /// has at most a few stray escapes or form feeds, while binary formats are full of low bytes.
-        var looksBinary: Bool { (nuls + controls) * 50 > scalars }
+        for byte in utf8 where byte < 0x20 || byte == 0x7F {
+            switch byte {
+            case 0x00: nuls += 1
+            case .tab, .lineFeed, .carriageReturn, .formFeed: break
+            default: controls += 1
+            }
+        }
+        return (nuls > 0, (nuls + controls) * 50 > utf8.count)
     }
 }
 

@@ -13,14 +13,15 @@ public enum TypeSniffer {
     /// Sniffs a document from (at least) its first `windowSize` bytes.
     ///
     /// - Parameters:
-    ///   - bytes: the document, or a prefix of it. Passing the whole document is fine: only the window is
-    ///     read. When `bytes` is exactly a truncated window, a multi-byte character cut at its end is
-    ///     tolerated only if more bytes follow in `bytes` itself, so pass a little more than the window
-    ///     (or all of it) when you can.
+    ///   - bytes: the document, or a prefix of it at least `windowSize` bytes long (the whole document is
+    ///     fine: only the window is read). A character cut at the end of a full window is tolerated, since
+    ///     more bytes may follow; in shorter input, which must be the whole document, it is an error.
     ///   - fileName: the uploaded name, if any; only its extension is used.
     public static func sniff(_ bytes: some Collection<UInt8>, fileName: String?) -> SniffedType {
-        let window = Array(bytes.prefix(windowSize))
-        let isTruncated = !bytes.dropFirst(windowSize).isEmpty
+        // Arrays, slices and Data copy their window with one memcpy; other collections byte by byte.
+        let window =
+            bytes.withContiguousStorageIfAvailable { Array($0.prefix(windowSize)) } ?? Array(bytes.prefix(windowSize))
+        let isTruncated = window.count == windowSize
         let fileExtension = fileName.map(Self.fileExtension(of:)) ?? ""
         return window.withUnsafeBufferPointer { head in
             if let binaryKind = sniffMagic(head, fileExtension: fileExtension) {
@@ -57,8 +58,10 @@ public enum TypeSniffer {
         static let png: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
         static let jpeg: [UInt8] = [0xFF, 0xD8, 0xFF]
         /// Little- and big-endian TIFF, then the same for BigTIFF.
-        static let tiff: [[UInt8]] = [[0x49, 0x49, 0x2A, 0x00], [0x4D, 0x4D, 0x00, 0x2A],
-                                      [0x49, 0x49, 0x2B, 0x00], [0x4D, 0x4D, 0x00, 0x2B]]
+        static let tiff: [[UInt8]] = [
+            [0x49, 0x49, 0x2A, 0x00], [0x4D, 0x4D, 0x00, 0x2A],
+            [0x49, 0x49, 0x2B, 0x00], [0x4D, 0x4D, 0x00, 0x2B],
+        ]
         static let gif = [Array("GIF87a".utf8), Array("GIF89a".utf8)]
         static let riff = Array("RIFF".utf8)
         static let webp = Array("WEBP".utf8)
@@ -83,8 +86,8 @@ public enum TypeSniffer {
         else { return .unknown }
 
         return utf8.withUnsafeBufferPointer { text in
-            let statistics = TextNormalizer.controlStatistics(text)
-            guard statistics.nuls == 0, !statistics.looksBinary else { return .unknown }
+            let controls = TextNormalizer.looksBinary(text)
+            guard !controls.hasNUL, !controls.looksBinary else { return .unknown }
             return classifyText(MarkupProbe(text), fileExtension: fileExtension)
         }
     }

@@ -33,18 +33,20 @@ public struct DeadLetterQueue: Sendable {
 
     /// Up to `limit` dead letters, left in the queue (read, then returned unacked).
     public func list(limit: Int) async throws -> [DeadLetter] {
+        // Messages are held unacked while reading, so `get` does not return the same one twice; all of
+        // them go back to the queue at the end, also when reading fails half-way.
         var held: [IncomingMessage] = []
-        defer {
-            let toReturn = held
-            Task { for message in toReturn { await broker.nack(message, requeue: true) } }
-        }
         var letters: [DeadLetter] = []
-        while letters.count < limit, let message = try await broker.get(queue: definition.deadLetterQueue) {
-            held.append(message)
-            letters.append(Self.describe(message))
+        do {
+            while letters.count < limit, let message = try await broker.get(queue: definition.deadLetterQueue) {
+                held.append(message)
+                letters.append(Self.describe(message))
+            }
+        } catch {
+            for message in held { await broker.nack(message, requeue: true) }
+            throw error
         }
         for message in held { await broker.nack(message, requeue: true) }
-        held.removeAll()
         return letters
     }
 

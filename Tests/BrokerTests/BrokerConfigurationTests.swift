@@ -1,5 +1,6 @@
-@testable import Broker
 import Testing
+
+@testable import Broker
 
 @Suite("Broker configuration and pure logic")
 struct BrokerConfigurationTests {
@@ -26,7 +27,8 @@ struct BrokerConfigurationTests {
 
     @Test("named vhost, IPv6 host and query parameters")
     func vhostIPv6AndQuery() throws {
-        let configuration = try BrokerConfiguration(url: "amqp://u:p@[::1]:55672/tenant-a?heartbeat=10&connection_name=api%201")
+        let configuration = try BrokerConfiguration(
+            url: "amqp://u:p@[::1]:55672/tenant-a?heartbeat=10&connection_name=api%201")
         #expect(configuration.host == "::1")
         #expect(configuration.port == 55672)
         #expect(configuration.virtualHost == "tenant-a")

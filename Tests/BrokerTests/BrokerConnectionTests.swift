@@ -59,7 +59,8 @@ struct BrokerConnectionTests {
                 }
                 let elapsed = ContinuousClock.now - start
                 let rate = Double(count) / (elapsed / .seconds(1))
-                print("published \(count) persistent messages with publisher confirms in \(elapsed): \(Int(rate)) msg/s")
+                print(
+                    "published \(count) persistent messages with publisher confirms in \(elapsed): \(Int(rate)) msg/s")
 
                 // Confirmed means enqueued: all of them are in the queue now.
                 #expect(try await connection.queueInfo(queue)?.messageCount == count)
@@ -73,7 +74,7 @@ struct BrokerConnectionTests {
                 let bodies = messages.map { String(decoding: $0.body, as: UTF8.self) }
                 #expect(messages.count == count)
                 #expect(Set(bodies) == Set((0..<count).map(String.init)))
-                #expect(!messages.contains(where: \.redelivered))
+                #expect(messages.allSatisfy { !$0.redelivered })
                 #expect(try await connection.queueInfo(queue)?.messageCount == 0)
             }
         }
@@ -112,7 +113,7 @@ struct BrokerConnectionTests {
                 #expect(inbox.messages.count == 5)
                 await inbox.cancel()
                 // Cancelling closed the consumer's channel: the 5 unacked messages are back in the queue.
-                #expect(await eventually { try await connection.queueInfo(queue)?.messageCount == 20 })
+                #expect(try await eventually { try await connection.queueInfo(queue)?.messageCount == 20 })
             }
         }
     }
@@ -123,9 +124,10 @@ struct BrokerConnectionTests {
             let arguments: AMQPTable = ["x-queue-type": "quorum", "x-delivery-limit": 3]
             try await withTemporaryQueue(connection, "quorum", arguments: arguments) { queue in
                 try await connection.declareQueue(queue, arguments: arguments)
-                #expect(try await connection.queueInfo(queue) == QueueInfo(name: queue, messageCount: 0, consumerCount: 0))
+                #expect(
+                    try await connection.queueInfo(queue) == QueueInfo(name: queue, messageCount: 0, consumerCount: 0))
                 let management = try ManagementAPI()
-                #expect(await eventually { try await management.queueType(queue) == "quorum" })
+                #expect(try await eventually { try await management.queueType(queue) == "quorum" })
             }
         }
     }
@@ -157,7 +159,8 @@ struct BrokerConnectionTests {
             #expect(try await connection.queueInfo(TestBroker.uniqueName("does-not-exist")) == nil)
             #expect(try await connection.queueInfo(TestBroker.uniqueName("does-not-exist")) == nil)
             try await withTemporaryQueue(connection, "present") { queue in
-                #expect(try await connection.queueInfo(queue)?.name == queue)
+                let info = try await connection.queueInfo(queue)
+                #expect(info?.name == queue)
             }
             #expect(connection.reconnectCount == 0)
         }
@@ -196,7 +199,8 @@ struct BrokerConnectionTests {
         try await withTestConnection("exchange") { connection in
             try await withTemporaryQueue(connection, "exchange") { queue in
                 let error = await #expect(throws: BrokerError.self) {
-                    try await connection.publish(exchange: TestBroker.uniqueName("no-exchange"), routingKey: queue, body: [1])
+                    try await connection.publish(
+                        exchange: TestBroker.uniqueName("no-exchange"), routingKey: queue, body: [1])
                 }
                 #expect(error?.code == .channelClosed)
                 #expect(error?.serverReplyCode == 404)
@@ -222,51 +226,80 @@ struct BrokerConnectionTests {
         }
     }
 
-    @Test("after the server kills the connection it reconnects; publishing and consuming go on")
+    @Test("after the server kills the connection it reconnects; consuming and publishing go on")
     func reconnectAfterServerClose() async throws {
         let configuration = try TestBroker.configuration("reconnect")
         let connection = BrokerConnection(configuration: configuration, logger: TestBroker.logger)
         try await connection.connect()
-        defer { withExtendedLifetime(connection) {} }
         try await withTemporaryQueue(connection, "reconnect") { queue in
-            let inbox = Inbox(try await connection.consume(queue: queue, prefetch: 10), ackingWith: connection)
+            let inbox = Inbox(try await connection.consume(queue: queue, prefetch: 10))
             try await connection.publish(routingKey: queue, body: Array("before".utf8))
-            #expect(await inbox.waitFor(count: 1).count == 1)
+            let before = try #require(await inbox.waitFor(count: 1).first)  // deliberately not acked yet
 
-            let management = try ManagementAPI()
-            var names: [String] = []
-            _ = try await eventually(timeout: .seconds(15)) {
-                names = try await management.connectionNames(clientConnectionName: configuration.connectionName)
-                return !names.isEmpty
-            }
-            let name = try #require(names.first, "connection not listed by the management API")
-            try await management.closeConnection(named: name)
-
-            #expect(await eventually { connection.reconnectCount >= 1 })
+            try await ManagementAPI().killConnection(clientConnectionName: configuration.connectionName)
+            #expect(await eventually { connection.reconnectCount == 1 })
             #expect(connection.isConnected)
 
-            // A publish racing the reconnect may see connectionLost; the caller retries.
-            var attempts = 0
-            while true {
-                attempts += 1
-                do {
-                    try await connection.publish(routingKey: queue, body: Array("after".utf8))
-                    break
-                } catch where error.code == .connectionLost && attempts < 5 {
-                    continue
+            // The unacked delivery died with its channel: acking it now is a no-op, and the broker
+            // delivers it again to the re-subscribed consumer.
+            await connection.ack(before)
+            try await connection.publish(routingKey: queue, body: Array("after".utf8))
+            let messages = await inbox.waitFor(count: 3)
+            let redelivered = try #require(messages.dropFirst().first { $0.body == Array("before".utf8) })
+            #expect(redelivered.redelivered)
+            let after = try #require(messages.first { $0.body == Array("after".utf8) })
+            #expect(!inbox.streamEnded)
+            await connection.ack(redelivered)
+            await connection.ack(after)
+            await inbox.cancel()
+            #expect(try await connection.queueInfo(queue)?.messageCount == 0)
+            #expect(connection.reconnectCount == 1)
+        }
+        await connection.close()
+    }
+
+    @Test("publishes in flight when the connection dies are confirmed or fail with connectionLost, none hang")
+    func publishesAcrossConnectionLoss() async throws {
+        let configuration = try TestBroker.configuration("inflight")
+        let connection = BrokerConnection(configuration: configuration, logger: TestBroker.logger)
+        try await connection.connect()
+        try await withTemporaryQueue(connection, "inflight") { queue in
+            let management = try ManagementAPI()
+            let name = try await management.waitForConnection(clientConnectionName: configuration.connectionName)
+            let outcomes = OutcomeCounter()
+            try await withThrowingDiscardingTaskGroup { group in
+                for index in 0..<20_000 {
+                    group.addTask {
+                        do throws(BrokerError) {
+                            try await connection.publish(routingKey: queue, body: Array("\(index)".utf8))
+                            outcomes.record(nil)
+                        } catch {
+                            outcomes.record(error.code)
+                        }
+                    }
+                    if index == 2_000 {
+                        group.addTask { try await management.closeConnection(named: name) }
+                    }
                 }
             }
-            let messages = await inbox.waitFor(count: 2)
-            #expect(messages.contains { $0.body == Array("after".utf8) })
-            #expect(!inbox.streamEnded)
-            await inbox.cancel()
+            let (confirmed, failures) = outcomes.snapshot
+            print("in-flight publishes across a connection kill: \(confirmed) confirmed, failures: \(failures)")
+            #expect(confirmed + failures.values.reduce(0, +) == 20_000)
+            #expect(Set(failures.keys).isSubset(of: [.connectionLost]))
+            // Only the unconfirmed window can be lost; everything held back is sent after the reconnect.
+            #expect(failures.values.reduce(0, +) <= configuration.maxUnconfirmedPublishes)
+            #expect(connection.reconnectCount == 1)
+            // Every confirmed message is really in the queue (unconfirmed ones may be too).
+            let stored = try #require(try await connection.queueInfo(queue)?.messageCount)
+            #expect(stored >= confirmed)
         }
         await connection.close()
     }
 
     @Test("close() ends consume streams and later operations fail with .closed")
     func cleanClose() async throws {
-        let connection = BrokerConnection(configuration: try TestBroker.configuration("close"), logger: TestBroker.logger)
+        let connection = BrokerConnection(
+            configuration: try TestBroker.configuration("close"), logger: TestBroker.logger)
         try await connection.connect()
         let queue = TestBroker.uniqueName("close")
         try await connection.declareQueue(queue)
@@ -288,5 +321,95 @@ struct BrokerConnectionTests {
             #expect(try await cleanup.queueInfo(queue)?.messageCount == 1)
             try await cleanup.deleteQueue(queue)
         }
+    }
+
+    @Test("bodies larger than the frame size are reassembled, by consume and by get")
+    func largeBodies() async throws {
+        try await withTestConnection("large") { connection in
+            try await withTemporaryQueue(connection, "large") { queue in
+                var generator = SystemRandomNumberGenerator()
+                let body = (0..<1_000_000).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+                try await connection.publish(routingKey: queue, body: body, contentType: "application/octet-stream")
+                try await connection.publish(routingKey: queue, body: body)
+
+                let fetched = try #require(try await connection.get(queue: queue))
+                #expect(fetched.body == body)
+                #expect(fetched.contentType == "application/octet-stream")
+                await connection.ack(fetched)
+
+                let inbox = Inbox(try await connection.consume(queue: queue, prefetch: 1), ackingWith: connection)
+                let consumed = try #require(await inbox.waitFor(count: 1).first)
+                #expect(consumed.body == body)
+                await inbox.cancel()
+            }
+        }
+    }
+
+    @Test("a dead-lettered message carries x-death as an array of tables")
+    func deadLetterHeaders() async throws {
+        try await withTestConnection("dlx") { connection in
+            try await withTemporaryQueue(connection, "dead") { deadQueue in
+                let arguments: AMQPTable = [
+                    "x-dead-letter-exchange": "", "x-dead-letter-routing-key": .string(deadQueue),
+                ]
+                try await withTemporaryQueue(connection, "work", arguments: arguments) { workQueue in
+                    try await connection.publish(routingKey: workQueue, body: [42], headers: ["attempt": 1])
+                    let message = try #require(try await connection.get(queue: workQueue))
+                    await connection.nack(message, requeue: false)
+
+                    var deadLettered: IncomingMessage?
+                    _ = try await eventually {
+                        deadLettered = try await connection.get(queue: deadQueue)
+                        return deadLettered != nil
+                    }
+                    let dead = try #require(deadLettered)
+                    #expect(dead.body == [42])
+                    #expect(dead.headers["attempt"] == 1)
+                    let death = try #require(dead.headers["x-death"]?.arrayValue?.first?.tableValue)
+                    #expect(death["queue"] == .string(workQueue))
+                    #expect(death["reason"] == "rejected")
+                    #expect(death["count"] == 1)
+                    #expect(death["routing-keys"] == [.string(workQueue)])
+                    if case .timestamp = death["time"] {
+                    } else {
+                        Issue.record("x-death time is not a timestamp: \(String(describing: death["time"]))")
+                    }
+                    await connection.ack(dead)
+                }
+            }
+        }
+    }
+
+    @Test("an idle connection with a 1 s heartbeat stays up")
+    func heartbeatsWhileIdle() async throws {
+        var configuration = try TestBroker.configuration("heartbeat")
+        configuration.heartbeatSeconds = 1
+        let connection = BrokerConnection(configuration: configuration, logger: TestBroker.logger)
+        try await connection.connect()
+        try await Task.sleep(for: .seconds(4))
+        #expect(connection.isConnected)
+        #expect(connection.reconnectCount == 0)
+        #expect(try await connection.queueInfo(TestBroker.uniqueName("absent")) == nil)
+        await connection.close()
+    }
+
+    @Test("connecting to a closed port or with a wrong password fails with an actionable message")
+    func connectionFailures() async throws {
+        var closedPort = try TestBroker.configuration("refused")
+        closedPort.port = 1
+        let refused = BrokerConnection(configuration: closedPort, logger: TestBroker.logger)
+        let refusal = await #expect(throws: BrokerError.self) { try await refused.connect() }
+        #expect(refusal?.code == .connectionFailed)
+        #expect(refusal?.message.contains("127.0.0.1:1") == true, "\(refusal?.message ?? "")")
+        let afterFailure = await #expect(throws: BrokerError.self) { try await refused.queueInfo("x") }
+        #expect(afterFailure?.code == .closed)
+
+        var wrongPassword = try TestBroker.configuration("password")
+        wrongPassword.password = "definitely-wrong-hunter2"
+        let rejected = BrokerConnection(configuration: wrongPassword, logger: TestBroker.logger)
+        let rejection = await #expect(throws: BrokerError.self) { try await rejected.connect() }
+        #expect(rejection?.code == .connectionFailed)
+        #expect(rejection?.message.contains("ACCESS_REFUSED") == true, "\(rejection?.message ?? "")")
+        #expect(rejection?.description.contains("hunter2") == false)
     }
 }

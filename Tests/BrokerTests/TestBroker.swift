@@ -4,7 +4,7 @@ import Logging
 import Testing
 
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 /// Connection settings for the integration tests, from the same variables the binary reads.
@@ -157,6 +157,21 @@ struct ManagementAPI {
         }
     }
 
+    /// Waits until the management API lists the connection (its stats lag a few seconds) and returns its name.
+    func waitForConnection(clientConnectionName: String) async throws -> String {
+        var names: [String] = []
+        _ = try await eventually(timeout: .seconds(20)) {
+            names = try await connectionNames(clientConnectionName: clientConnectionName)
+            return !names.isEmpty
+        }
+        return try #require(names.first, "connection \(clientConnectionName) is not listed by the management API")
+    }
+
+    /// Closes a client's connection from the server side, as an operator or a broker restart would.
+    func killConnection(clientConnectionName: String) async throws {
+        try await closeConnection(named: try await waitForConnection(clientConnectionName: clientConnectionName))
+    }
+
     func closeConnection(named name: String) async throws {
         let encoded = try #require(name.addingPercentEncoding(withAllowedCharacters: .alphanumerics))
         _ = try await request("DELETE", "/api/connections/\(encoded)")
@@ -189,4 +204,27 @@ struct ManagementAPI {
 struct ManagementError: Error, CustomStringConvertible {
     let message: String
     var description: String { message }
+}
+
+/// Tallies publish outcomes from many tasks.
+///
+/// `@unchecked Sendable` is safe: both counters are only touched while `lock` is held.
+final class OutcomeCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var confirmed = 0
+    private var failures: [BrokerError.Code: Int] = [:]
+
+    func record(_ failure: BrokerError.Code?) {
+        lock.withLock {
+            if let failure {
+                failures[failure, default: 0] += 1
+            } else {
+                confirmed += 1
+            }
+        }
+    }
+
+    var snapshot: (confirmed: Int, failures: [BrokerError.Code: Int]) {
+        lock.withLock { (confirmed, failures) }
+    }
 }

@@ -32,17 +32,24 @@ struct ChunkerTests {
             for chunk in pageChunks {
                 #expect(!chunk.text.isEmpty, sourceLocation: sourceLocation)
                 #expect(chunk.endPage == chunk.page, sourceLocation: sourceLocation)
-                #expect(measure.size(of: chunk.text[...]) <= options.maxSize, "chunk \(chunk.index) too big", sourceLocation: sourceLocation)
+                #expect(
+                    measure.size(of: chunk.text[...]) <= options.maxSize, "chunk \(chunk.index) too big",
+                    sourceLocation: sourceLocation)
                 // Offsets map back to the page text exactly.
-                #expect(slice(page.text, chunk.startOffset..<chunk.endOffset) == chunk.text, sourceLocation: sourceLocation)
-                #expect(chunk.text.first?.isWhitespace == false && chunk.text.last?.isWhitespace == false, sourceLocation: sourceLocation)
+                #expect(
+                    slice(page.text, chunk.startOffset..<chunk.endOffset) == chunk.text, sourceLocation: sourceLocation)
+                #expect(
+                    chunk.text.first?.isWhitespace == false && chunk.text.last?.isWhitespace == false,
+                    sourceLocation: sourceLocation)
                 if let previous {
                     #expect(chunk.startOffset > previous.startOffset, sourceLocation: sourceLocation)
                     #expect(chunk.endOffset > previous.endOffset, sourceLocation: sourceLocation)
                     // Overlap is bounded by the option (and half the budget).
                     if chunk.startOffset < previous.endOffset {
                         let shared = slice(page.text, chunk.startOffset..<previous.endOffset)
-                        #expect(measure.size(of: shared[...]) <= min(options.overlap, options.maxSize / 2), sourceLocation: sourceLocation)
+                        #expect(
+                            measure.size(of: shared[...]) <= min(options.overlap, options.maxSize / 2),
+                            sourceLocation: sourceLocation)
                     }
                 }
                 // Merge: the part of this chunk not already covered by the previous one.
@@ -120,10 +127,11 @@ struct ChunkerTests {
         let text = "One two three four five six seven eight nine ten. Eleven twelve thirteen fourteen fifteen sixteen."
         let chunks = Chunker(options: ChunkingOptions(maxSize: 80, overlap: 0), measure: CharacterMeasure())
             .chunks(pages: [(1, text)])
-        #expect(chunks.map(\.text) == [
-            "One two three four five six seven eight nine ten.",
-            "Eleven twelve thirteen fourteen fifteen sixteen.",
-        ])
+        #expect(
+            chunks.map(\.text) == [
+                "One two three four five six seven eight nine ten.",
+                "Eleven twelve thirteen fourteen fifteen sixteen.",
+            ])
     }
 
     @Test func abbreviationsAndLowercaseDoNotEndSentences() {
@@ -219,10 +227,12 @@ struct ChunkerTests {
         let pages: [Page] = [(1, "Page one text."), (2, "   "), (3, "Page three. More text here.")]
         let chunks = Chunker(options: ChunkingOptions(maxSize: 1000, overlap: 0), measure: CharacterMeasure())
             .chunks(pages: pages)
-        #expect(chunks == [
-            Chunk(index: 0, text: "Page one text.", page: 1, endPage: 1, startOffset: 0, endOffset: 14),
-            Chunk(index: 1, text: "Page three. More text here.", page: 3, endPage: 3, startOffset: 0, endOffset: 27),
-        ])
+        #expect(
+            chunks == [
+                Chunk(index: 0, text: "Page one text.", page: 1, endPage: 1, startOffset: 0, endOffset: 14),
+                Chunk(
+                    index: 1, text: "Page three. More text here.", page: 3, endPage: 3, startOffset: 0, endOffset: 27),
+            ])
     }
 
     @Test func offsetsCountUnicodeScalars() {
@@ -240,6 +250,21 @@ struct ChunkerTests {
         let first = chunker.chunks(pages: pages)
         #expect(chunker.chunks(pages: pages) == first)
         #expect(Chunker(options: chunker.options, measure: ApproximateTokenMeasure()).chunks(pages: pages) == first)
+    }
+
+    @Test func anyMeasureWorks() {
+        // A measure the chunker knows nothing about goes through `size(of:)` only.
+        struct WordCount: ChunkSizeMeasure {
+            func size(of text: Substring) -> Int { text.split(whereSeparator: \.isWhitespace).count }
+        }
+        let options = ChunkingOptions(maxSize: 25, overlap: 5)
+        let pages: [Page] = [
+            (1, Prose.text(characters: 3000, seed: 11)), (2, "单词 " + String(repeating: "x", count: 50)),
+        ]
+        let chunks = Chunker(options: options, measure: WordCount()).chunks(pages: pages)
+        checkInvariants(chunks, pages: pages, options: options, measure: WordCount())
+        // Every chunk of the prose page but the last fills at least half the budget.
+        #expect(chunks.filter { $0.page == 1 }.dropLast().allSatisfy { words($0.text).count >= 12 })
     }
 
     @Test func optionsDefaults() {
@@ -265,6 +290,23 @@ struct ChunkSizeMeasureTests {
         #expect(measure.size(of: "naïve"[...]) == 1)  // weight 6
         #expect(measure.size(of: "Привет"[...]) == 2)  // weight 12
         #expect(measure.size(of: "a\u{200D}b"[...]) == 1)
+    }
+
+    @Test(arguments: [
+        "plain ascii words, with punctuation!", "café naïve Ünïcödé", "日本語の文章です。", "e\u{301} combining",
+        "tab\tcr\r\nlf", "👩‍👩‍👧 emoji", "\u{200B}zero width", "Привет, мир", "x\u{7F}del",
+    ])
+    func utf8FastPathsAgreeWithSubstrings(text: String) {
+        var copy = text
+        copy.withUTF8 { bytes in
+            var estimate = ApproximateTokenMeasure.TokenEstimate()
+            for scalar in text.unicodeScalars { estimate.add(scalar) }
+            #expect(ApproximateTokenMeasure().size(utf8: bytes) == estimate.finish())
+            if let characters = CharacterMeasure().size(utf8: bytes) {
+                #expect(characters == text.count)
+            }
+        }
+        #expect(CharacterMeasure().size(utf8: UnsafeBufferPointer(start: nil, count: 0)) == 0)
     }
 
     @Test(arguments: [

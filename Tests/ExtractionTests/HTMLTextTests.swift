@@ -73,6 +73,8 @@ struct HTMLTextTests {
         #expect(text("<script>never closed <p>x</p>") == "")
         #expect(text("<p>a</p></p></div></li>b") == "a\n\nb")
         #expect(text("<p\nclass=x\n>wrapped tag</p>") == "wrapped tag")
+        #expect(text("a</script>b</title>c") == "abc")
+        #expect(text("soft\u{00AD}hyphen") == "softhyphen")
     }
 
     @Test func pathologicalInputsStayLinear() {
@@ -95,10 +97,14 @@ struct HTMLTextTests {
     }
 
     @Test func title() {
-        #expect(HTMLText.title(from: "<html><head><TITLE> My &amp;\n Title </TITLE></head><body>Body</body>") == "My & Title")
+        #expect(
+            HTMLText.title(from: "<html><head><TITLE> My &amp;\n Title </TITLE></head><body>Body</body>")
+                == "My & Title")
         #expect(HTMLText.title(from: "<p>no title</p>") == nil)
         #expect(HTMLText.title(from: "<title>   </title>") == nil)
-        #expect(HTMLText.title(from: "<script>'<title>fake</title>'</script><!--<title>no</title>--><title>real</title>") == "real")
+        #expect(
+            HTMLText.title(from: "<script>'<title>fake</title>'</script><!--<title>no</title>--><title>real</title>")
+                == "real")
         #expect(HTMLText.title(from: "<title>unclosed") == "unclosed")
     }
 }

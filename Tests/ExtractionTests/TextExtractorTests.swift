@@ -8,20 +8,22 @@ struct TextExtractorTests {
         try TextExtractor.decodeText(Array(text.utf8))
     }
 
-    private func expectError(
+    private func expectError<Result>(
         _ code: ExtractionError.Code,
         byteOffset: Int? = nil,
         sourceLocation: SourceLocation = #_sourceLocation,
-        _ body: () throws(ExtractionError) -> Void
+        _ body: () throws -> Result
     ) {
         do {
-            try body()
+            _ = try body()
             Issue.record("expected \(code)", sourceLocation: sourceLocation)
-        } catch {
+        } catch let error as ExtractionError {
             #expect(error.code == code, sourceLocation: sourceLocation)
             if let byteOffset {
                 #expect(error.byteOffset == byteOffset, sourceLocation: sourceLocation)
             }
+        } catch {
+            Issue.record("unexpected error \(error)", sourceLocation: sourceLocation)
         }
     }
 
@@ -56,7 +58,9 @@ struct TextExtractorTests {
     }
 
     @Test func invalidUTF8ReportsTheOffsetOfTheFirstBadSequence() {
-        expectError(.invalidEncoding, byteOffset: 3) { try TextExtractor.decodeText(Array("abc".utf8) + [0xFF] + Array("def".utf8)) }
+        expectError(.invalidEncoding, byteOffset: 3) {
+            try TextExtractor.decodeText(Array("abc".utf8) + [0xFF] + Array("def".utf8))
+        }
         // The offset counts from the start of the file, byte-order mark included.
         expectError(.invalidEncoding, byteOffset: 5) {
             try TextExtractor.decodeText([0xEF, 0xBB, 0xBF] + Array("ab".utf8) + [0xC3, 0x28])
@@ -76,9 +80,13 @@ struct TextExtractorTests {
 
     @Test func invalidUTF16() {
         // An unpaired high surrogate, then an odd number of bytes.
-        expectError(.invalidEncoding, byteOffset: 4) { try TextExtractor.decodeText([0xFF, 0xFE, 0x41, 0x00, 0x3D, 0xD8, 0x41, 0x00]) }
+        expectError(.invalidEncoding, byteOffset: 4) {
+            try TextExtractor.decodeText([0xFF, 0xFE, 0x41, 0x00, 0x3D, 0xD8, 0x41, 0x00])
+        }
         expectError(.invalidEncoding, byteOffset: 4) { try TextExtractor.decodeText([0xFF, 0xFE, 0x41, 0x00, 0x42]) }
-        expectError(.invalidEncoding, byteOffset: 0) { try TextExtractor.decodeText([0xFF, 0xFE, 0x00, 0x00, 0x41, 0x00, 0x00, 0x00]) }
+        expectError(.invalidEncoding, byteOffset: 0) {
+            try TextExtractor.decodeText([0xFF, 0xFE, 0x00, 0x00, 0x41, 0x00, 0x00, 0x00])
+        }
     }
 
     @Test func emptyAndWhitespaceOnly() {
@@ -119,7 +127,8 @@ struct TextExtractorTests {
     }
 
     @Test func html() throws {
-        let html = "<!DOCTYPE html>\r\n<html><head><title>T</title><style>p{}</style></head>"
+        let html =
+            "<!DOCTYPE html>\r\n<html><head><title>T</title><style>p{}</style></head>"
             + "<body><h1>Heading</h1><p>One &amp; two.</p></body></html>"
         let pages = try TextExtractor.extract(Array(html.utf8), kind: .html)
         #expect(pages == [ExtractedPage(number: 1, text: "Heading\n\nOne & two.")])
@@ -127,13 +136,13 @@ struct TextExtractorTests {
 
     @Test func htmlWithoutVisibleText() {
         expectError(.emptyFile) {
-            _ = try TextExtractor.extract(Array("<html><script>alert(1)</script><!-- x --></html>".utf8), kind: .html)
+            try TextExtractor.extract(Array("<html><script>alert(1)</script><!-- x --></html>".utf8), kind: .html)
         }
     }
 
     @Test func otherKindsNeedOtherExtractors() {
         for kind in [DocumentKind.pdf, .png, .jpeg, .tiff, .gif, .webp, .zip, .docx, .unknown] {
-            expectError(.unsupportedType) { _ = try TextExtractor.extract(Headers.pdf, kind: kind) }
+            expectError(.unsupportedType) { try TextExtractor.extract(Headers.pdf, kind: kind) }
         }
     }
 

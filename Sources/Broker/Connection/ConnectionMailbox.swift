@@ -1,9 +1,9 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The only state shared between callers (any thread, any task) and the connection thread: the command
@@ -40,6 +40,9 @@ final class ConnectionMailbox: @unchecked Sendable {
     private var reconnects = 0
     private var lastConsumerID: UInt64 = 0
     private let commandTimeout: Duration
+
+    /// Identifies the connection in `DeliveryIdentity`; the mailbox lives as long as its connection's thread.
+    var id: ObjectIdentifier { ObjectIdentifier(self) }
 
     /// Read end of the wake-up pipe, polled by the connection thread.
     let wakeupDescriptor: Int32
@@ -144,11 +147,7 @@ final class ConnectionMailbox: @unchecked Sendable {
     /// Takes every queued command and consumes the wake-up byte.
     func takeCommands() -> [QueuedCommand] {
         lock.withLock {
-            if wakeupPending {
-                var buffer = [UInt8](repeating: 0, count: 16)
-                while read(wakeupDescriptor, &buffer, buffer.count) > 0 {}
-                wakeupPending = false
-            }
+            drainWakeup()
             defer { queue.removeAll(keepingCapacity: true) }
             return queue
         }
@@ -167,11 +166,22 @@ final class ConnectionMailbox: @unchecked Sendable {
     /// Final state; returns commands that were queued and must be rejected.
     func markClosed() -> [QueuedCommand] {
         lock.withLock {
+            drainWakeup()  // or the shutdown's poll(2) would keep waking up
             phase = .closed
             connected = false
             defer { queue.removeAll() }
             return queue
         }
+    }
+
+    /// Empties the wake-up pipe. Call with `lock` held.
+    private func drainWakeup() {
+        guard wakeupPending else {
+            return
+        }
+        var buffer = [UInt8](repeating: 0, count: 16)
+        while read(wakeupDescriptor, &buffer, buffer.count) > 0 {}
+        wakeupPending = false
     }
 
     func setConnected(_ value: Bool) {

@@ -2,9 +2,9 @@ import CRabbitMQ
 import Logging
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Runs on the connection thread and owns everything rabbitmq-c touches: the connection handle, the
@@ -49,6 +49,9 @@ final class ConnectionWorker {
     // Survives reconnects.
     private var consumers: [UInt64: Consumer] = [:]
     private var pending: [QueuedCommand] = []
+    /// Publishes waiting for the number of unconfirmed messages to drop below
+    /// `maxUnconfirmedPublishes`; sent in order as confirms arrive.
+    private var heldPublishes: [(request: PublishRequest, reply: Reply<Void>)] = []
     private var failedReconnectAttempts = 0
     private var nextReconnectAttempt = ContinuousClock.now
     private var lastConnectionError: BrokerError?
@@ -88,6 +91,15 @@ final class ConnectionWorker {
     private func runOnce() {
         pending.append(contentsOf: mailbox.takeCommands())
         if connection == nil {
+            if !heldPublishes.isEmpty {
+                // Never sent: they wait for the reconnect (and time out) like any other command.
+                let deadline = ContinuousClock.now + .seconds(configuration.commandTimeoutSeconds)
+                pending.insert(
+                    contentsOf: heldPublishes.map {
+                        QueuedCommand(command: .publish($0.request, $0.reply), deadline: deadline)
+                    }, at: 0)
+                heldPublishes.removeAll()
+            }
             serveWhileDisconnected()
             if finished {
                 return
@@ -105,7 +117,9 @@ final class ConnectionWorker {
         if finished || connection == nil {
             return
         }
-        if readFrames() == .drained {
+        let outcome = readFrames()
+        releaseHeldPublishes()
+        if outcome == .drained {
             waitForActivity(upTo: idleWait)
         }
     }
@@ -142,7 +156,11 @@ final class ConnectionWorker {
     private func execute(_ command: Command) {
         switch command {
         case .publish(let request, let reply):
-            publish(request, reply: reply)
+            if heldPublishes.isEmpty, unconfirmedCount < publishWindow {
+                publish(request, reply: reply)
+            } else {
+                heldPublishes.append((request, reply))
+            }
         case .declareQueue(let name, let durable, let arguments, let reply):
             answer(reply) { () throws(BrokerError) in try declareQueue(name, durable: durable, arguments: arguments) }
         case .queueInfo(let name, let reply):
@@ -192,9 +210,10 @@ final class ConnectionWorker {
             default:
                 if now >= queued.deadline {
                     let cause = lastConnectionError.map { " (last error: \($0.message))" } ?? ""
-                    queued.command.reject(with: .timeout(
-                        "the broker connection has been down for more than \(configuration.commandTimeoutSeconds) s; "
-                            + "gave up waiting for the reconnect\(cause)"))
+                    queued.command.reject(
+                        with: .timeout(
+                            "the broker connection has been down for more than \(configuration.commandTimeoutSeconds) s; "
+                                + "gave up waiting for the reconnect\(cause)"))
                 } else {
                     waiting.append(queued)
                 }
@@ -229,14 +248,40 @@ final class ConnectionWorker {
                 return request.body.withUnsafeBytes { body in
                     amqp_basic_publish(
                         state, channel, pool.bytes(request.exchange), pool.bytes(request.routingKey), 0, 0,
-                        &properties, amqp_bytes_t(len: body.count, bytes: UnsafeMutableRawPointer(mutating: body.baseAddress)))
+                        &properties,
+                        amqp_bytes_t(len: body.count, bytes: UnsafeMutableRawPointer(mutating: body.baseAddress)))
                 }
             }
-            try checkStatus(status, "publishing to exchange '\(request.exchange)' with routing key '\(request.routingKey)'")
+            try checkStatus(
+                status, "publishing to exchange '\(request.exchange)' with routing key '\(request.routingKey)'")
+            guard publisher != nil else {
+                throw .connectionLost("the publish channel closed while publishing: publish again")
+            }
             publisher?.register(reply)
         } catch {
             reply.resume(returning: .failure(error))
         }
+    }
+
+    /// `maxUnconfirmedPublishes`, but at least 1 so publishing can never stall completely.
+    private var publishWindow: Int {
+        max(1, configuration.maxUnconfirmedPublishes)
+    }
+
+    private var unconfirmedCount: Int {
+        publisher?.waitingCount ?? 0
+    }
+
+    /// Sends held publishes while the unconfirmed window has room.
+    private func releaseHeldPublishes() {
+        var released = 0
+        while released < heldPublishes.count, connection != nil,
+            unconfirmedCount < publishWindow
+        {
+            publish(heldPublishes[released].request, reply: heldPublishes[released].reply)
+            released += 1
+        }
+        heldPublishes.removeFirst(released)
     }
 
     /// The confirm-mode channel, opened (and put in confirm mode) on first use.
@@ -258,9 +303,10 @@ final class ConnectionWorker {
         }
         let result: Result<Void, BrokerError> =
             nacked
-            ? .failure(.publishNacked(
-                "the broker refused the message (basic.nack) and did not store it: retry later; "
-                    + "check the queue's limits and the broker's log"))
+            ? .failure(
+                .publishNacked(
+                    "the broker refused the message (basic.nack) and did not store it: retry later; "
+                        + "check the queue's limits and the broker's log"))
             : .success(())
         for reply in replies {
             reply.resume(returning: result)
@@ -284,7 +330,8 @@ final class ConnectionWorker {
         let channel = try rpcChannelNumber()
         do throws(BrokerError) {
             return try withScratchPool { pool throws(BrokerError) in
-                amqp_queue_declare(state, channel, pool.bytes(name), 1, 0, 0, 0, amqp_table_t(num_entries: 0, entries: nil))
+                amqp_queue_declare(
+                    state, channel, pool.bytes(name), 1, 0, 0, 0, amqp_table_t(num_entries: 0, entries: nil))
                 let reply = try check(amqp_get_rpc_reply(state), on: channel, "looking up queue '\(name)'")
                 let declareOK = try decoded(reply, as: amqp_queue_declare_ok_t.self)
                 return QueueInfo(
@@ -320,11 +367,12 @@ final class ConnectionWorker {
 
     private func get(_ queue: String) throws(BrokerError) -> IncomingMessage? {
         let state = try requireConnection()
-        if getChannel == nil {
-            getChannel = try openChannel()
-        }
-        guard let channel = getChannel else {
-            return nil
+        let channel: OpenChannel
+        if let getChannel {
+            channel = getChannel
+        } else {
+            channel = try openChannel()
+            getChannel = channel
         }
         let what = "getting a message from queue '\(queue)'"
         let getReply = withScratchPool { pool in
@@ -348,13 +396,14 @@ final class ConnectionWorker {
             body: message.body.copiedBytes, headers: properties.headers, redelivered: redelivered,
             routingKey: routingKey, exchange: exchange, messageID: properties.messageID,
             contentType: properties.contentType,
-            delivery: DeliveryIdentity(session: channel.session, channel: channel.number, deliveryTag: deliveryTag))
+            delivery: DeliveryIdentity(
+                connection: mailbox.id, session: channel.session, channel: channel.number, deliveryTag: deliveryTag))
     }
 
     // MARK: - Consumers
 
     private func startConsumer(_ registration: ConsumerRegistration) throws(BrokerError) {
-        let consumer = Consumer(registration: registration, tag: "\(configuration.connectionName).\(registration.id)")
+        let consumer = Consumer(registration: registration, tag: "intellidocs.consumer.\(registration.id)")
         try subscribe(consumer)
         consumers[registration.id] = consumer
     }
@@ -386,7 +435,8 @@ final class ConnectionWorker {
             let tag = consumer.tag
             let cancelled: Bool = withScratchPool { pool in
                 amqp_basic_cancel(state, channel.number, pool.bytes(tag))
-                return (try? check(amqp_get_rpc_reply(state), on: channel.number, "cancelling consumer '\(tag)'")) != nil
+                return (try? check(amqp_get_rpc_reply(state), on: channel.number, "cancelling consumer '\(tag)'"))
+                    != nil
             }
             if cancelled {
                 closeChannel(channel.number)
@@ -518,7 +568,9 @@ final class ConnectionWorker {
             body: delivery.body, headers: properties.headers, redelivered: delivery.redelivered,
             routingKey: delivery.routingKey, exchange: delivery.exchange, messageID: properties.messageID,
             contentType: properties.contentType,
-            delivery: DeliveryIdentity(session: delivery.session, channel: channel, deliveryTag: delivery.deliveryTag))
+            delivery: DeliveryIdentity(
+                connection: mailbox.id, session: delivery.session, channel: channel,
+                deliveryTag: delivery.deliveryTag))
         // If the stream is already gone, its cancel command is queued; the broker requeues the message when
         // the consumer's channel closes.
         consumer.registration.continuation.yield(message)
@@ -563,8 +615,12 @@ final class ConnectionWorker {
         case INTELLIDOCS_AMQP_CHANNEL_CLOSE_METHOD:
             let close = method.decoded?.assumingMemoryBound(to: amqp_channel_close_t.self).pointee
             let reason = close?.reply_text.copiedString ?? "no reason given"
+            // Only the publish channel has callers waiting on it; a close there (e.g. an unknown exchange) takes
+            // every unconfirmed publish with it, and the broker does not say which publish caused it.
             let error = BrokerError.channelClosed(
-                "the broker closed the channel: \(reason)", serverReplyCode: close.map { Int($0.reply_code) })
+                "the broker closed the publish channel before confirming the message (\(reason)); this or another "
+                    + "publish in flight caused it, and the message may or may not be stored",
+                serverReplyCode: close.map { Int($0.reply_code) })
             let consumer = consumerByChannel[channel].flatMap { consumers[$0] }
             acknowledgeServerChannelClose(channel, error: error)
             if let consumer, connection != nil {
@@ -577,8 +633,9 @@ final class ConnectionWorker {
             if let state = connection?.state {
                 _ = intellidocs_amqp_send_connection_close_ok(state)
             }
-            dropConnection(.connectionLost(
-                "the broker closed the connection: \(reason)", serverReplyCode: close.map { Int($0.reply_code) }))
+            dropConnection(
+                .connectionLost(
+                    "the broker closed the connection: \(reason)", serverReplyCode: close.map { Int($0.reply_code) }))
 
         case INTELLIDOCS_AMQP_CONNECTION_BLOCKED_METHOD:
             let blocked = method.decoded?.assumingMemoryBound(to: amqp_connection_blocked_t.self).pointee
@@ -590,7 +647,8 @@ final class ConnectionWorker {
             logger.notice("the broker unblocked publishing on this connection")
 
         default:
-            logger.debug("ignoring method from the broker", metadata: ["method": "\(method.id)", "channel": "\(channel)"])
+            logger.debug(
+                "ignoring method from the broker", metadata: ["method": "\(method.id)", "channel": "\(channel)"])
         }
     }
 
@@ -712,7 +770,8 @@ final class ConnectionWorker {
             throw error
 
         case AMQP_RESPONSE_SERVER_EXCEPTION:
-            let error = BrokerError.connectionLost("\(what()) failed: unexpected answer \(reply.reply.id) from the broker")
+            let error = BrokerError.connectionLost(
+                "\(what()) failed: unexpected answer \(reply.reply.id) from the broker")
             dropConnection(error)
             throw error
 
@@ -821,7 +880,8 @@ final class ConnectionWorker {
             logger.warning(
                 "reconnect to the broker failed",
                 metadata: [
-                    "attempt": "\(failedReconnectAttempts)", "retryIn": "\(delay)", "error": "\(error.message)",
+                    "attempt": "\(failedReconnectAttempts)", "retryInMilliseconds": "\(Int(delay / .milliseconds(1)))",
+                    "error": "\(error.message)",
                 ])
         }
     }
@@ -843,7 +903,10 @@ final class ConnectionWorker {
                 cancelConsumer(id)
             }
             let deadline = ContinuousClock.now + closeConfirmWait
-            while publisher?.isWaiting == true, connection != nil, ContinuousClock.now < deadline {
+            while publisher?.isWaiting == true || !heldPublishes.isEmpty, connection != nil,
+                ContinuousClock.now < deadline
+            {
+                releaseHeldPublishes()
                 if readFrames() == .drained {
                     waitForActivity(upTo: .milliseconds(50))
                 }
@@ -859,10 +922,11 @@ final class ConnectionWorker {
             }
             connection = nil
         }
-        for reply in publisher?.takeAll() ?? [] {
+        for reply in (publisher?.takeAll() ?? []) + heldPublishes.map(\.reply) {
             reply.resume(returning: .failure(closedError))
         }
         publisher = nil
+        heldPublishes.removeAll()
         for consumer in consumers.values {
             consumer.registration.continuation.finish()
         }
@@ -897,6 +961,8 @@ struct PublishChannel {
     }
 
     var isWaiting: Bool { !waiting.isEmpty }
+
+    var waitingCount: Int { waiting.count }
 
     mutating func register(_ reply: Reply<Void>) {
         waiting[nextSequence] = reply

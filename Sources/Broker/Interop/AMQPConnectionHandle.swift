@@ -1,9 +1,9 @@
 import CRabbitMQ
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// The single owner of one rabbitmq-c connection state; `deinit` destroys it, which closes the socket.
@@ -45,15 +45,15 @@ final class AMQPConnectionHandle {
             throw .connectionFailed("rabbitmq-c could not create a TCP socket for \(target)")
         }
         var connectTimeout = timeval(seconds: configuration.connectTimeoutSeconds)
-        errno = 0
         let openStatus = configuration.host.withCString { host in
             amqp_socket_open_noblock(socket, host, Int32(configuration.port), &connectTimeout)
         }
         guard openStatus == AMQPStatus.ok else {
-            let systemError = errno != 0 ? " (\(String(cString: strerror(errno))))" : ""
+            // rabbitmq-c does not keep the socket's errno (it is left at EINPROGRESS), so say what it usually means.
             throw .connectionFailed(
-                "cannot connect to RabbitMQ at \(target): \(AMQPStatus.describe(openStatus))\(systemError); "
-                    + "is the broker running (deploy/local/stack up) and INTELLIDOCS_AMQP_URL right?")
+                "cannot connect to RabbitMQ at \(target): \(AMQPStatus.describe(openStatus)) (refused, unreachable or "
+                    + "timed out after \(configuration.connectTimeoutSeconds) s); is the broker running "
+                    + "(deploy/local/stack up) and INTELLIDOCS_AMQP_URL right?")
         }
 
         var rpcTimeout = timeval(seconds: configuration.rpcTimeoutSeconds)
@@ -63,8 +63,14 @@ final class AMQPConnectionHandle {
             throw .connectionFailed("rabbitmq-c rejected the configured timeouts")
         }
 
+        // rabbitmq-c 0.11 advertises only authentication_failure_close; without consumer_cancel_notify the
+        // broker would silently drop a consumer whose queue is deleted, leaving its stream hanging.
+        let clientProperties: AMQPTable = [
+            "connection_name": .string(configuration.connectionName),
+            "capabilities": ["consumer_cancel_notify": true, "connection.blocked": true],
+        ]
         let reply = withScratchPool { pool in
-            var properties = pool.table(["connection_name": .string(configuration.connectionName)])
+            var properties = pool.table(clientProperties)
             return configuration.virtualHost.withCString { vhost in
                 configuration.user.withCString { user in
                     configuration.password.withCString { password in

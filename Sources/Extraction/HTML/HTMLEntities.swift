@@ -121,7 +121,8 @@ enum HTMLEntities {
         for (offset, name) in latin1.split(separator: " ").enumerated() {
             table[String(name)] = Unicode.Scalar(UInt8(0xA0 + offset))
         }
-        let greek = "Alpha Beta Gamma Delta Epsilon Zeta Eta Theta Iota Kappa Lambda Mu Nu Xi Omicron Pi Rho"
+        let greek =
+            "Alpha Beta Gamma Delta Epsilon Zeta Eta Theta Iota Kappa Lambda Mu Nu Xi Omicron Pi Rho"
             + " - Sigma Tau Upsilon Phi Chi Psi Omega"
         for (offset, name) in greek.split(separator: " ").enumerated() where name != "-" {
             table[String(name)] = Unicode.Scalar(UInt32(0x391 + offset))

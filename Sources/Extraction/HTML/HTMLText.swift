@@ -69,9 +69,10 @@ extension HTMLElement.Role {
     /// What an element of this role puts between its content and its neighbours'.
     fileprivate var separator: TextWriter.Separator {
         switch self {
-        case .paragraph, .preformatted, .hidden, .title: .paragraph
+        case .paragraph, .preformatted: .paragraph
         case .line, .lineBreak: .line
         case .cell: .space
+        case .hidden, .title: .none  // only a stray end tag gets here: its content was skipped already
         }
     }
 }
@@ -122,6 +123,9 @@ private struct TextWriter {
             case 0xC2 where index + 1 < end && bytes[index + 1] == 0xA0:
                 // A literal no-break space: a space for search purposes.
                 requestBreak(.space)
+                index += 1
+            case 0xC2 where index + 1 < end && bytes[index + 1] == 0xAD:
+                // A literal soft hyphen: invisible, like `&shy;`.
                 index += 1
             case 0x00..<0x20, 0x7F:
                 break

@@ -77,6 +77,16 @@ public struct IngestStage: Stage {
                 return .failure(.permanent(error.message))
             }
         case .unknown:
+            // Not a known binary type: if it tries to be text, say exactly why it is not (bad encoding
+            // at which byte, binary data); otherwise name the supported types.
+            if bytes.prefix(8192).contains(0) {
+                return .failure(.permanent(ExtractionError.binaryContent().message))
+            }
+            do {
+                _ = try TextExtractor.decodeText(Array(bytes.prefix(1 << 20)))
+            } catch {
+                if error.code != .emptyFile { return .failure(.permanent(error.message)) }
+            }
             let name = fileName ?? "the file"
             return .failure(.permanent(
                 "\(name) is not a readable document (binary content, or an unknown type); supported: text, Markdown, HTML"))

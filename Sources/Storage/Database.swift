@@ -17,7 +17,9 @@ public struct Database: Sendable {
         self.logger = logger
     }
 
-    /// Runs `body` while the pool is running, then shuts the pool down.
+    /// Runs `body` while the pool is running, then shuts the pool down. A pool runs once: call this once
+    /// per `Database`.
+    @discardableResult
     public func withRunning<T: Sendable>(_ body: @Sendable (Database) async throws -> T) async throws -> T {
         try await withThrowingTaskGroup(of: Void.self) { group in
             // Wait until the pool task has begun, so the first query does not race `run()`.

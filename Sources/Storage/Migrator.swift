@@ -42,7 +42,7 @@ public struct Migrator: Sendable {
             """, logger: logger)
         var applied: [Int] = []
         for migration in migrations {
-            let didApply = try await database.client.withTransaction(logger: logger) { connection -> Bool in
+            let didApply = try await Self.unwrapping { try await database.client.withTransaction(logger: logger) { connection -> Bool in
                 try await connection.query("SELECT pg_advisory_xact_lock(\(Self.lockKey))", logger: logger)
                 let newest = try await Self.currentVersion(connection, logger: logger)
                 if newest > latestVersion {
@@ -59,7 +59,7 @@ public struct Migrator: Sendable {
                     "INSERT INTO schema_migrations (version, name) VALUES (\(migration.version), \(migration.name))",
                     logger: logger)
                 return true
-            }
+            } }
             if didApply {
                 logger.info("applied migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])
                 applied.append(migration.version)
@@ -72,6 +72,16 @@ public struct Migrator: Sendable {
                 "the database schema is at version \(newest), newer than this binary knows (\(latestVersion)); run a newer intellidocs")
         }
         return applied
+    }
+
+    /// A failed transaction wraps the closure's error; surface ours so callers see a `StorageError`.
+    static func unwrapping<T>(_ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch let error as PostgresTransactionError {
+            if let inner = error.closureError as? StorageError { throw inner }
+            throw error
+        }
     }
 
     /// The highest applied version, or 0 for an empty database.

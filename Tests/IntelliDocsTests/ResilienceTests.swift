@@ -74,24 +74,27 @@ struct ResilienceTests {
             let pipeline = try Self.pipelineFile()
             let expected = try Self.expectedChunks(corpus)
 
-            var workers = try Self.startWorkers(env, pipeline: pipeline)
+            // Queue the whole import first, then start the workers and kill them while documents are in flight.
             let imported = try await env.importFiles([corpus], into: org)
             #expect(imported.documentIDs.count == 1000)
-
-            // Kill the worker process while documents are in flight.
-            for _ in 0..<600 where try await Self.succeeded(env, org) < 100 {
-                try await Task.sleep(for: .milliseconds(50))
+            var workers = try Self.startWorkers(env, pipeline: pipeline)
+            let deadline = ContinuousClock.now + .seconds(60)
+            while try await Self.succeeded(env, org) < 40, ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(10))
             }
-            let before = try await Self.succeeded(env, org)
             kill(workers.processIdentifier, SIGKILL)
             workers.waitUntilExit()
-            #expect(before < 1000, "the kill came after the import finished; the test proves nothing")
+            let before = try await Self.succeeded(env, org)
+            print("worker killed with \(before) of 1000 documents succeeded")
+            #expect(before > 0 && before < 1000, "the kill must land mid-import to prove anything (succeeded: \(before))")
 
             workers = try Self.startWorkers(env, pipeline: pipeline)
             let state = try await env.wait(for: imported.documentIDs, orgID: org.id, seconds: 180)
+            // Let the process finish starting up before asking it to stop.
+            try await Task.sleep(for: .seconds(2))
             kill(workers.processIdentifier, SIGTERM)
             workers.waitUntilExit()
-            #expect(workers.terminationStatus == 0, "SIGTERM should drain and exit cleanly")
+            #expect(workers.terminationReason == .exit && workers.terminationStatus == 0, "SIGTERM should drain and exit cleanly")
 
             #expect(state.succeeded == 1000)
             #expect(state.failed == 0)

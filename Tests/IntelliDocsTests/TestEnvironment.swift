@@ -35,8 +35,9 @@ struct TestEnvironment: Sendable {
     static func with<T: Sendable>(_ body: @Sendable (TestEnvironment) async throws -> T) async throws -> T {
         let base = try Settings.load()
         let name = "idt_" + UUID().uuidString.prefix(12).lowercased().replacingOccurrences(of: "-", with: "")
-        var logger = Logger(label: "test.\(name)")
-        logger.logLevel = ProcessInfo.processInfo.environment["INTELLIDOCS_TEST_LOG"] == nil ? .critical : .debug
+        var testLogger = Logger(label: "test.\(name)")
+        testLogger.logLevel = ProcessInfo.processInfo.environment["INTELLIDOCS_TEST_LOG"] == nil ? .critical : .debug
+        let logger = testLogger
 
         let admin = try Database(url: base.databaseURL, maximumConnections: 2, logger: logger)
         try await admin.withRunning { db in
@@ -62,15 +63,17 @@ struct TestEnvironment: Sendable {
                     blobs: try FileBlobStore(root: blobRoot))
                 return try await body(environment)
             }
-            try await cleanUp(name: name, admin: admin, management: management, blobRoot: blobRoot, logger: logger)
+            try await cleanUp(name: name, admin: base.databaseURL, management: management, blobRoot: blobRoot, logger: logger)
             return result
         } catch {
-            try? await cleanUp(name: name, admin: admin, management: management, blobRoot: blobRoot, logger: logger)
+            try? await cleanUp(name: name, admin: base.databaseURL, management: management, blobRoot: blobRoot, logger: logger)
             throw error
         }
     }
 
-    private static func cleanUp(name: String, admin: Database, management: Management, blobRoot: String, logger: Logger) async throws {
+    private static func cleanUp(name: String, admin url: String, management: Management, blobRoot: String, logger: Logger) async throws {
+        // A pool runs once: clean up through a new one.
+        let admin = try Database(url: url, maximumConnections: 2, logger: logger)
         try await admin.withRunning { db in
             try await db.client.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"), logger: logger)
         }
@@ -178,7 +181,7 @@ func generateTextCorpus(count: Int, seed: UInt64 = 42, extraFiles: [String: [UIn
         try text.write(toFile: "\(folder)/\(subfolder)doc-\(index).txt", atomically: true, encoding: .utf8)
     }
     for (name, bytes) in extraFiles {
-        FileManager.default.createFile(atPath: "\(folder)/\(name)", contents: Data(bytes))
+        _ = FileManager.default.createFile(atPath: "\(folder)/\(name)", contents: Data(bytes))
     }
     return folder
 }

@@ -73,6 +73,12 @@ struct SourceWalker {
         for entry in archive where entry.type == .file {
             let name = (entry.path as NSString).lastPathComponent
             if name.hasPrefix(".") || entry.path.hasPrefix("__MACOSX/") { continue }
+            let parts = entry.path.split(separator: "/", omittingEmptySubsequences: false)
+            if entry.path.hasPrefix("/") || parts.contains("..") || entry.path.contains("\\") {
+                skipped.append(SkippedFile(
+                    path: "\(path)!\(entry.path)", reason: "unsafe path in the archive (absolute or with '..'); not imported"))
+                continue
+            }
             entries.append(entry.path)
         }
         for entry in entries.sorted() {

@@ -56,7 +56,7 @@ struct Services: Sendable {
         do {
             try await broker.connect()
         } catch {
-            throw CLIError("RabbitMQ is not reachable (\(error)); start it with `deploy/local/stack up` or check INTELLIDOCS_AMQP_URL")
+            throw CLIError("RabbitMQ is not reachable: \(error.message)")
         }
         return broker
     }

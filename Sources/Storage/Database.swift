@@ -41,12 +41,27 @@ public struct Database: Sendable {
         }
     }
 
-    /// Fails fast with a readable message when the server is not reachable.
-    public func ping() async throws(StorageError) {
+    /// Fails fast with a readable message when the server is not reachable: the pool itself keeps
+    /// retrying for about a minute before it gives up, which is too long for a person at a terminal.
+    public func ping(timeout: Duration = .seconds(5)) async throws(StorageError) {
         do {
-            try await client.query("SELECT 1", logger: logger)
+            try await withThrowingTaskGroup(of: Bool.self) { group in
+                group.addTask {
+                    try await client.query("SELECT 1", logger: logger)
+                    return true
+                }
+                group.addTask {
+                    try await Task.sleep(for: timeout)
+                    return false
+                }
+                let answered = try await group.next() ?? false
+                group.cancelAll()
+                if !answered { throw StorageError.unreachable("no answer within \(timeout)") }
+            }
+        } catch let error as StorageError {
+            throw error
         } catch {
-            throw StorageError.unreachable(String(reflecting: error))
+            throw StorageError.unreachable(String(describing: error))
         }
     }
 

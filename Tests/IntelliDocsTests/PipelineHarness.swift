@@ -29,13 +29,16 @@ let testPipeline = try! PipelineDefinition.parse(
 
 extension TestEnvironment {
     /// Imports `paths` into `organization` through the real importer and broker.
-    func importFiles(_ paths: [String], into organization: Organization, format: ImportFormat = .auto) async throws -> ImportResult {
+    func importFiles(
+        _ paths: [String], into organization: Organization, format: ImportFormat = .auto, maxFileBytes: Int? = nil
+    ) async throws -> ImportResult {
         let broker = try await broker("importer")
         do {
             try await Topology.apply(testPipeline, broker: broker)
-            let result = try await Importer(
-                database: database, blobs: blobs, publisher: JobPublisher(broker: broker), pipeline: testPipeline, logger: logger
-            ).run(paths: paths, organization: organization, format: format)
+            var importer = Importer(
+                database: database, blobs: blobs, publisher: JobPublisher(broker: broker), pipeline: testPipeline, logger: logger)
+            if let maxFileBytes { importer.maxFileBytes = maxFileBytes }
+            let result = try await importer.run(paths: paths, organization: organization, format: format)
             await broker.close()
             return result
         } catch {

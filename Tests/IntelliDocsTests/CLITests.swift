@@ -1,0 +1,138 @@
+import Foundation
+import Storage
+import Testing
+
+/// The `intellidocs` binary as a person runs it: JSON shapes of the contracts, and bad input answered
+/// with a message that says what to do.
+@Suite(.serialized)
+struct CLITests {
+    struct Output {
+        let status: Int32
+        let stdout: String
+        let stderr: String
+    }
+
+    static func run(_ arguments: [String], environment: [String: String]) throws -> Output {
+        let binary = ResilienceTests.binary
+        guard FileManager.default.isExecutableFile(atPath: binary) else {
+            throw TestFailure("\(binary) is missing: run the tests with deploy/local/test (it builds the binary first)")
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        process.environment = environment
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Output(
+            status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+            stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    static func json(_ text: String) throws -> [String: Any] {
+        let line = text.split(separator: "\n").last.map(String.init) ?? ""
+        guard let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else {
+            throw TestFailure("not a JSON object: \(text)")
+        }
+        return object
+    }
+
+    @Test func importSearchStatsAndQueuesSpeakTheirJSONContracts() async throws {
+        try await TestEnvironment.with { env in
+            let pipeline = try ResilienceTests.pipelineFile()
+            var environment = env.childEnvironment
+            environment["INTELLIDOCS_PIPELINE"] = pipeline
+            let corpus = try generateTextCorpus(count: 30)
+            defer { try? FileManager.default.removeItem(atPath: corpus) }
+
+            #expect(try Self.run(["org", "create", "cli"], environment: environment).status == 0)
+            let taken = try Self.run(["org", "create", "cli"], environment: environment)
+            #expect(taken.status != 0)
+            #expect(taken.stderr.contains("already exists"))
+
+            let workers = try ResilienceTests.startWorkers(env, pipeline: pipeline)
+            defer { kill(workers.processIdentifier, SIGTERM); workers.waitUntilExit() }
+            let report = FileManager.default.temporaryDirectory.appendingPathComponent("report-\(UUID().uuidString).csv").path
+            try Data([0xFF, 0x00, 0x01]).write(to: URL(fileURLWithPath: corpus + "/broken.txt"))
+            let imported = try Self.run(
+                ["import", corpus, "--org", "cli", "--wait", "--json", "--timeout", "120", "--report", report], environment: environment)
+            #expect(imported.status == 0, "\(imported.stderr)")
+            let summary = try Self.json(imported.stdout)
+            #expect(summary["documents"] as? Int == 31)
+            #expect(summary["duplicates"] as? Int == 0)
+            #expect(summary["succeeded"] as? Int == 30)
+            #expect(summary["failed"] as? Int == 1)
+            #expect(summary["seconds"] is Double)
+            let csv = try String(contentsOfFile: report, encoding: .utf8)
+            #expect(csv.hasPrefix("path,document_id,stage,reason\n"))
+            #expect(csv.contains("broken.txt") && csv.contains(",ingest,"))
+
+            let again = try Self.json(try Self.run(["import", corpus, "--org", "cli", "--json"], environment: environment).stdout)
+            #expect(again["duplicates"] as? Int == 31)
+
+            let search = try Self.json(try Self.run(["search", "token7x", "--org", "cli", "--json"], environment: environment).stdout)
+            #expect(search["query"] as? String == "token7x")
+            let results = search["results"] as? [[String: Any]] ?? []
+            #expect(results.first?["external_id"] as? String == "nested/doc-7.txt")
+            for key in ["document_id", "external_id", "title", "page", "score", "snippet"] {
+                #expect(results.first?[key] != nil, "search result lacks \(key)")
+            }
+
+            let stats = try Self.json(try Self.run(["stats", "--org", "cli", "--json"], environment: environment).stdout)
+            let documents = stats["documents"] as? [String: Any]
+            #expect(documents?["total"] as? Int == 31)
+            #expect(documents?["succeeded"] as? Int == 30)
+            #expect(documents?["failed"] as? Int == 1)
+            #expect(documents?["in_progress"] as? Int == 0)
+            #expect((stats["chunks"] as? Int ?? 0) >= 30)
+            #expect(stats["pages"] as? Int == 30)
+
+            let queues = try Self.json(try Self.run(["queues", "--json"], environment: environment).stdout)
+            let stages = queues["stages"] as? [[String: Any]] ?? []
+            #expect(stages.map { $0["stage"] as? String } == ["ingest", "chunk", "index"])
+            for key in ["ready", "unacked", "consumers", "retrying", "dead_lettered"] {
+                #expect(stages.first?[key] is Int, "queues lacks \(key)")
+            }
+        }
+    }
+
+    @Test func badInputAndDownServicesGiveActionableMessages() async throws {
+        try await TestEnvironment.with { env in
+            var environment = env.childEnvironment
+            let unknown = try Self.run(["import", "/tmp", "--org", "no-such-org"], environment: environment)
+            #expect(unknown.status != 0)
+            #expect(unknown.stderr.contains("organisation 'no-such-org' does not exist"))
+            #expect(unknown.stderr.contains("intellidocs org create no-such-org"))
+
+            let missing = try Self.run(["stats", "--org", "x"], environment: environment.filter { $0.key != "INTELLIDOCS_DATABASE_URL" })
+            #expect(missing.status != 0)
+            #expect(missing.stderr.contains("INTELLIDOCS_DATABASE_URL is not set"))
+
+            environment["INTELLIDOCS_DATABASE_URL"] = "postgres://postgres@127.0.0.1:1/nothing"
+            let databaseDown = try Self.run(["stats", "--org", "x"], environment: environment)
+            #expect(databaseDown.status != 0)
+            #expect(databaseDown.stderr.contains("PostgreSQL is not reachable"))
+
+            environment = env.childEnvironment
+            environment["INTELLIDOCS_AMQP_URL"] = "amqp://guest:guest@127.0.0.1:1/%2f"
+            _ = try Self.run(["org", "create", "down"], environment: environment)
+            let brokerDown = try Self.run(["import", "/tmp/nothing-here", "--org", "down"], environment: environment)
+            #expect(brokerDown.status != 0)
+            #expect(brokerDown.stderr.contains("RabbitMQ is not reachable"))
+
+            let badPipeline = FileManager.default.temporaryDirectory.appendingPathComponent("bad-\(UUID().uuidString).yml").path
+            try "version: 1\nstages:\n  - name: ingest\n    prefetch: lots\n".write(toFile: badPipeline, atomically: true, encoding: .utf8)
+            environment = env.childEnvironment
+            environment["INTELLIDOCS_PIPELINE"] = badPipeline
+            let malformed = try Self.run(["topology", "apply"], environment: environment)
+            #expect(malformed.status != 0)
+            #expect(malformed.stderr.contains("\(badPipeline):4:"))
+            #expect(malformed.stderr.contains("prefetch"))
+        }
+    }
+}

@@ -43,33 +43,104 @@ struct SearchCommand: AsyncParsableCommand {
 struct Queues: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Per-stage queue figures: ready, unacked, consumers, retrying, dead-lettered.")
     @OptionGroup var options: GlobalOptions
-    @Flag(help: "Print {\"stages\": [...]} as JSON.") var json = false
+    @Flag(help: "Print {\"stages\": [...]} as JSON (one snapshot).") var json = false
+    @Flag(help: "A live view refreshed every second, with rates, durations and time to drain (Ctrl-C to stop).") var watch = false
 
     struct Output: Encodable { let stages: [StageQueueStats] }
 
+    func validate() throws {
+        if json && watch { throw ValidationError("--json prints one snapshot; leave out --watch") }
+    }
+
     func run() async throws {
         try await Services.with(options) { services in
-            let stats: [StageQueueStats]
-            if services.settings.amqpManagementURL != nil {
-                stats = try await QueueMonitor(
-                    pipeline: services.pipelineDefinition, managementURL: services.settings.amqpManagementURL, broker: nil
-                ).snapshot(virtualHost: try BrokerConfiguration(url: services.settings.amqpURL).virtualHost)
-            } else {
-                stats = try await services.withBroker(name: "intellidocs queues") { broker in
+            let snapshot: @Sendable () async throws -> [StageQueueStats] = {
+                if services.settings.amqpManagementURL != nil {
+                    return try await QueueMonitor(
+                        pipeline: services.pipelineDefinition, managementURL: services.settings.amqpManagementURL, broker: nil
+                    ).snapshot(virtualHost: try BrokerConfiguration(url: services.settings.amqpURL).virtualHost)
+                }
+                return try await services.withBroker(name: "intellidocs queues") { broker in
                     try await QueueMonitor(pipeline: services.pipelineDefinition, managementURL: nil, broker: broker).snapshot()
                 }
             }
             if json {
-                try printJSON(Output(stages: stats))
-                return
-            }
-            let header = ["stage", "ready", "unacked", "consumers", "retrying", "dead"]
-            print(header.map { $0.padding(toLength: 12, withPad: " ", startingAt: 0) }.joined())
-            for row in stats {
-                let cells = [row.stage, "\(row.ready)", "\(row.unacked)", "\(row.consumers)", "\(row.retrying)", "\(row.deadLettered)"]
-                print(cells.map { $0.padding(toLength: 12, withPad: " ", startingAt: 0) }.joined())
+                try printJSON(Output(stages: try await snapshot()))
+            } else if watch {
+                try await QueueWatch(snapshot: snapshot, database: services.database).run()
+            } else {
+                print(QueueWatch.table(try await snapshot(), timings: [:], previousDead: [:], colour: false))
             }
         }
+    }
+}
+
+/// `intellidocs queues --watch`: redraws the per-stage table every second until interrupted.
+struct QueueWatch {
+    let snapshot: @Sendable () async throws -> [StageQueueStats]
+    let database: Database
+
+    func run() async throws {
+        let colour = isatty(STDOUT_FILENO) == 1
+        var previousDead: [String: Int] = [:]
+        while !Task.isCancelled {
+            let stats = try await snapshot()
+            let timings = (try? await StageTimings.recent(database: database)) ?? [:]
+            let screen = Self.table(stats, timings: timings, previousDead: previousDead, colour: colour)
+            print((colour ? "\u{1B}[H\u{1B}[2J" : "") + "intellidocs queues — \(Date())\n\n" + screen, terminator: "\n")
+            try? FileHandle.standardOutput.synchronize()
+            previousDead = Dictionary(uniqueKeysWithValues: stats.map { ($0.stage, $0.deadLettered) })
+            try await Task.sleep(for: .seconds(1))
+        }
+    }
+
+    /// The table: one row per stage and a total; the slowest stage to drain is yellow, a stage whose
+    /// dead letters grew since the last refresh is red.
+    static func table(_ stats: [StageQueueStats], timings: [String: StageTimings], previousDead: [String: Int], colour: Bool) -> String {
+        func eta(_ row: StageQueueStats) -> Double? {
+            guard row.ready + row.unacked > 0 else { return 0 }
+            guard let out = row.outRate, out > 0.01 else { return nil }
+            return Double(row.ready + row.unacked) / out
+        }
+        func format(_ seconds: Double?) -> String {
+            guard let seconds else { return "∞" }
+            if seconds < 1 { return seconds == 0 ? "-" : "<1s" }
+            if seconds < 120 { return "\(Int(seconds))s" }
+            if seconds < 7200 { return "\(Int(seconds / 60))m" }
+            return "\(Int(seconds / 3600))h"
+        }
+        func rate(_ value: Double?) -> String { value.map { String(format: "%.1f", $0) } ?? "-" }
+        func milliseconds(_ value: Double?) -> String { value.map { String(format: "%.0fms", $0 * 1000) } ?? "-" }
+        let bottleneck = stats.filter { $0.ready + $0.unacked > 0 }.max { (eta($0) ?? .infinity) < (eta($1) ?? .infinity) }?.stage
+        let header = ["stage", "ready", "in progress", "consumers", "in/s", "out/s", "retrying", "dead", "p50", "p95", "drain in"]
+        let widths = [10, 9, 12, 10, 8, 8, 9, 7, 8, 8, 9]
+        func line(_ cells: [String]) -> String {
+            zip(cells, widths).map { $0.padding(toLength: max($1, $0.count + 1), withPad: " ", startingAt: 0) }.joined()
+        }
+        var lines = [line(header)]
+        for row in stats {
+            var text = line([
+                row.stage, "\(row.ready)", "\(row.unacked)", "\(row.consumers)", rate(row.inRate), rate(row.outRate),
+                "\(row.retrying)", "\(row.deadLettered)", milliseconds(timings[row.stage]?.p50), milliseconds(timings[row.stage]?.p95),
+                format(eta(row)),
+            ])
+            if colour {
+                if row.deadLettered > (previousDead[row.stage] ?? row.deadLettered) {
+                    text = "\u{1B}[31m" + text + "\u{1B}[0m"
+                } else if row.stage == bottleneck {
+                    text = "\u{1B}[33m" + text + "\u{1B}[0m"
+                }
+            }
+            lines.append(text)
+        }
+        let backlog = stats.reduce(0) { $0 + $1.ready + $1.unacked + $1.retrying }
+        let slowest = stats.compactMap { eta($0) }.max()
+        lines.append(line([
+            "total", "\(stats.reduce(0) { $0 + $1.ready })", "\(stats.reduce(0) { $0 + $1.unacked })",
+            "\(stats.reduce(0) { $0 + $1.consumers })", "", "", "\(stats.reduce(0) { $0 + $1.retrying })",
+            "\(stats.reduce(0) { $0 + $1.deadLettered })", "", "", backlog == 0 ? "-" : format(slowest),
+        ]))
+        return lines.joined(separator: "\n")
     }
 }
 

@@ -30,6 +30,7 @@ struct Services: Sendable {
         _ options: GlobalOptions, label: String = "intellidocs",
         _ body: @Sendable (Services) async throws -> T
     ) async throws -> T {
+        Observability.bootstrap()
         let settings = try Settings.load()
         var configuredLogger = Logger(label: label)
         // Commands log warnings and errors; long-running workers also say what they are doing.

@@ -13,9 +13,10 @@ struct Worker: AsyncParsableCommand {
     @OptionGroup var options: GlobalOptions
     @Argument(help: "The stage, as named in the pipeline definition.") var stage: String
     @Option(help: "Batch processors in this process (default: the pipeline's concurrency).") var concurrency: Int?
+    @OptionGroup var metrics: MetricsOptions
 
     func run() async throws {
-        try await runWorkers(options: options, stages: [stage], concurrency: concurrency)
+        try await runWorkers(options: options, stages: [stage], concurrency: concurrency, metrics: metrics)
     }
 }
 
@@ -24,19 +25,27 @@ struct Run: AsyncParsableCommand {
         abstract: "Run every stage of the pipeline in one process (the single-machine default).")
     @OptionGroup var options: GlobalOptions
     @Option(help: "Batch processors per stage (default: the pipeline's concurrency).") var concurrency: Int?
+    @OptionGroup var metrics: MetricsOptions
 
     func run() async throws {
-        try await runWorkers(options: options, stages: nil, concurrency: concurrency)
+        try await runWorkers(options: options, stages: nil, concurrency: concurrency, metrics: metrics)
     }
 }
 
 /// Starts the workers of `stages` (all when nil) and runs them until SIGTERM or SIGINT, which drains
 /// in-flight batches before exiting.
-func runWorkers(options: GlobalOptions, stages: [String]?, concurrency: Int?) async throws {
+func runWorkers(options: GlobalOptions, stages: [String]?, concurrency: Int?, metrics: MetricsOptions) async throws {
     if let concurrency, concurrency < 1 { throw ValidationError("--concurrency must be at least 1") }
     try await Services.with(options, label: "intellidocs.worker") { services in
         let names = stages ?? services.pipelineDefinition.stages.map(\.name)
-        let (workers, brokers) = try await makeWorkers(services, stages: names, concurrency: concurrency)
+        var (workers, brokers) = try await makeWorkers(services, stages: names, concurrency: concurrency)
+        if let port = metrics.resolvedPort, port > 0 {
+            workers.append(MetricsServer(host: metrics.metricsHost, port: port, logger: services.logger))
+            workers.append(QueueMetricsPoller(
+                monitor: QueueMonitor(pipeline: services.pipelineDefinition, managementURL: services.settings.amqpManagementURL, broker: nil),
+                virtualHost: (try? BrokerConfiguration(url: services.settings.amqpURL).virtualHost) ?? "/",
+                logger: services.logger))
+        }
         do {
             let group = ServiceGroup(
                 configuration: ServiceGroupConfiguration(
@@ -84,4 +93,17 @@ func makeWorkers(
         throw error
     }
     return (workers, brokers)
+}
+
+/// Where a worker process serves `/metrics`.
+struct MetricsOptions: ParsableArguments {
+    @Option(help: "Port for GET /metrics (default: INTELLIDOCS_METRICS_PORT or 9464; 0 turns it off).")
+    var metricsPort: Int?
+
+    @Option(help: "Address to serve /metrics on (0.0.0.0 in containers).")
+    var metricsHost = "127.0.0.1"
+
+    var resolvedPort: Int? {
+        metricsPort ?? ProcessInfo.processInfo.environment["INTELLIDOCS_METRICS_PORT"].flatMap(Int.init) ?? 9464
+    }
 }

@@ -12,9 +12,23 @@ public struct StageQueueStats: Sendable, Codable, Equatable {
     public var consumers: Int
     public var retrying: Int
     public var deadLettered: Int
+    /// Messages per second into and out of (acked from) the work queue, when the management API says.
+    public var inRate: Double?
+    public var outRate: Double?
 
     enum CodingKeys: String, CodingKey {
         case stage, ready, unacked, consumers, retrying, deadLettered = "dead_lettered"
+    }
+
+    public init(stage: String, ready: Int, unacked: Int, consumers: Int, retrying: Int, deadLettered: Int, inRate: Double? = nil, outRate: Double? = nil) {
+        self.stage = stage
+        self.ready = ready
+        self.unacked = unacked
+        self.consumers = consumers
+        self.retrying = retrying
+        self.deadLettered = deadLettered
+        self.inRate = inRate
+        self.outRate = outRate
     }
 }
 
@@ -40,7 +54,8 @@ public struct QueueMonitor: Sendable {
                     stage: stage.name, ready: work?.ready ?? 0, unacked: work?.unacked ?? 0,
                     consumers: work?.consumers ?? 0,
                     retrying: stage.retryQueues.reduce(0) { $0 + (queues[$1]?.messages ?? 0) },
-                    deadLettered: queues[stage.deadLetterQueue]?.messages ?? 0)
+                    deadLettered: queues[stage.deadLetterQueue]?.messages ?? 0,
+                    inRate: work?.inRate, outRate: work?.outRate)
             }
         }
         guard let broker else {
@@ -60,18 +75,31 @@ public struct QueueMonitor: Sendable {
     }
 
     struct ManagementQueue: Decodable {
+        struct Rate: Decodable { let rate: Double? }
+        struct MessageStats: Decodable {
+            let publishDetails: Rate?
+            let ackDetails: Rate?
+            enum CodingKeys: String, CodingKey { case publishDetails = "publish_details", ackDetails = "ack_details" }
+        }
         let name: String
         let messages: Int?
         let messagesReady: Int?
         let messagesUnacknowledged: Int?
         let consumers: Int?
+        let messageStats: MessageStats?
         enum CodingKeys: String, CodingKey {
             case name, messages, consumers
             case messagesReady = "messages_ready", messagesUnacknowledged = "messages_unacknowledged"
+            case messageStats = "message_stats"
         }
     }
 
-    private func managementQueues(_ base: String, virtualHost: String) async throws -> [String: (ready: Int, unacked: Int, consumers: Int, messages: Int)] {
+    struct QueueFigures {
+        let ready: Int, unacked: Int, consumers: Int, messages: Int
+        let inRate: Double?, outRate: Double?
+    }
+
+    private func managementQueues(_ base: String, virtualHost: String) async throws -> [String: QueueFigures] {
         guard var components = URLComponents(string: base) else {
             throw PipelineError(code: .topology, message: "INTELLIDOCS_AMQP_MANAGEMENT_URL is not a URL")
         }
@@ -80,7 +108,7 @@ public struct QueueMonitor: Sendable {
         components.user = nil
         components.password = nil
         let vhost = virtualHost.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "%2F"
-        guard let url = URL(string: (components.string ?? base) + "/api/queues/\(vhost)?columns=name,messages,messages_ready,messages_unacknowledged,consumers") else {
+        guard let url = URL(string: (components.string ?? base) + "/api/queues/\(vhost)?columns=name,messages,messages_ready,messages_unacknowledged,consumers,message_stats") else {
             throw PipelineError(code: .topology, message: "INTELLIDOCS_AMQP_MANAGEMENT_URL is not a URL")
         }
         var request = URLRequest(url: url, timeoutInterval: 5)
@@ -96,9 +124,12 @@ public struct QueueMonitor: Sendable {
             throw PipelineError(code: .topology, message: "the RabbitMQ management API answered \((response as? HTTPURLResponse)?.statusCode ?? 0); check INTELLIDOCS_AMQP_MANAGEMENT_URL's user and password")
         }
         let queues = try JSONDecoder().decode([ManagementQueue].self, from: data)
-        var result: [String: (ready: Int, unacked: Int, consumers: Int, messages: Int)] = [:]
+        var result: [String: QueueFigures] = [:]
         for queue in queues {
-            result[queue.name] = (queue.messagesReady ?? 0, queue.messagesUnacknowledged ?? 0, queue.consumers ?? 0, queue.messages ?? 0)
+            result[queue.name] = QueueFigures(
+                ready: queue.messagesReady ?? 0, unacked: queue.messagesUnacknowledged ?? 0, consumers: queue.consumers ?? 0,
+                messages: queue.messages ?? 0, inRate: queue.messageStats?.publishDetails?.rate,
+                outRate: queue.messageStats?.ackDetails?.rate)
         }
         return result
     }

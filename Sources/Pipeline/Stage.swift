@@ -23,6 +23,12 @@ public protocol Stage: Sendable {
     var name: String { get }
     func prepare(_ jobs: [Job], context: StageContext) async -> [Result<Output, StageFailure>]
     func write(_ results: [(job: Job, output: Output)], on connection: PostgresConnection, context: StageContext) async throws
+    /// What an output holds, for the `intellidocs_items_produced_total{stage,kind}` metric (e.g. pages).
+    func produced(_ output: Output) -> (kind: String, count: Int)?
+}
+
+extension Stage {
+    public func produced(_ output: Output) -> (kind: String, count: Int)? { nil }
 }
 
 /// What a stage can use while it works.

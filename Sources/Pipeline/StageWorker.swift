@@ -2,6 +2,7 @@ public import Broker
 import Foundation
 public import Logging
 import PostgresNIO
+import Metrics
 import Synchronization
 public import ServiceLifecycle
 public import Storage
@@ -22,6 +23,7 @@ public struct StageWorker<S: Stage>: Service {
     let stageRuns: StageRunRepository
     let publisher: JobPublisher
     public let counters: WorkerCounters
+    let metrics: StageMetrics
 
     public init(
         stage: S, pipeline: PipelineDefinition, broker: BrokerConnection, database: Database, logger: Logger,
@@ -42,6 +44,7 @@ public struct StageWorker<S: Stage>: Service {
         self.stageRuns = StageRunRepository(logger: logger)
         self.publisher = JobPublisher(broker: broker)
         self.counters = counters
+        self.metrics = StageMetrics(stage: stage.name)
     }
 
     public func run() async throws {
@@ -72,6 +75,8 @@ public struct StageWorker<S: Stage>: Service {
     /// Handles one batch of deliveries; never throws: every delivery ends acked, dead-lettered, sent to a
     /// retry queue, or left unacked for the broker to redeliver.
     func process(_ messages: [IncomingMessage]) async {
+        metrics.inFlight.increment(by: Double(messages.count))
+        defer { metrics.inFlight.decrement(by: Double(messages.count)) }
         var pending: [(message: IncomingMessage, job: Job)] = []
         for message in messages {
             do {
@@ -87,6 +92,7 @@ public struct StageWorker<S: Stage>: Service {
         }
         if pending.isEmpty { return }
         let startedAt = Date()
+        let batchStarted = ContinuousClock.now
 
         // 1. Jobs whose stage run already succeeded only need their next job re-published.
         let alreadyDone: Set<UUID>
@@ -146,6 +152,15 @@ public struct StageWorker<S: Stage>: Service {
             }
         }
         counters.add(succeeded: committed.count)
+        metrics.succeeded.increment(by: committed.count)
+        let elapsed = ContinuousClock.now - batchStarted
+        for _ in committed { metrics.duration.record(duration: elapsed) }
+        let committedIDs = Set(committed.map(\.job.jobID))
+        var produced: [String: Int] = [:]
+        for item in prepared where committedIDs.contains(item.job.jobID) {
+            if let (kind, count) = stage.produced(item.output) { produced[kind, default: 0] += count }
+        }
+        for (kind, count) in produced { metrics.produced(kind: kind, count: count) }
 
         // 4. Publish the next jobs (confirmed), then ack.
         await publishNextAndAck(committed)
@@ -203,6 +218,7 @@ public struct StageWorker<S: Stage>: Service {
                     "attempt": "\(job.attempt)", "delay": "\(delay)", "reason": "\(failure.reason)",
                 ])
                 counters.add(retried: 1)
+                metrics.retried.increment()
             } else {
                 let reason = failure.kind == .permanent
                     ? failure.reason : "gave up after \(job.attempt) attempts: \(failure.reason)"
@@ -214,6 +230,8 @@ public struct StageWorker<S: Stage>: Service {
                 try await publisher.publish(job, to: definition.deadLetterQueue, headers: deadLetterHeaders(reason, kind: failure.kind.rawValue))
                 logger.error("job failed; dead-lettered", metadata: ["attempt": "\(job.attempt)", "reason": "\(reason)"])
                 counters.add(deadLettered: 1)
+                metrics.failed.increment()
+                metrics.deadLettered.increment()
             }
             await broker.ack(message)
         } catch {
@@ -230,6 +248,7 @@ public struct StageWorker<S: Stage>: Service {
                 routingKey: definition.deadLetterQueue, body: message.body,
                 headers: deadLetterHeaders(reason, kind: "malformed"), messageID: message.messageID)
             counters.add(deadLettered: 1)
+            metrics.deadLettered.increment()
             await broker.ack(message)
         } catch {
             await broker.nack(message, requeue: true)

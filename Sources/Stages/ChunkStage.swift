@@ -71,3 +71,7 @@ public struct ChunkStage: Stage {
         }
     }
 }
+
+extension ChunkStage {
+    public func produced(_ output: Output) -> (kind: String, count: Int)? { ("chunks", output.chunks.count) }
+}

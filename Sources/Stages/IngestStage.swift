@@ -141,3 +141,7 @@ public struct IngestStage: Stage {
         }
     }
 }
+
+extension IngestStage {
+    public func produced(_ output: Output) -> (kind: String, count: Int)? { ("pages", output.pages.count) }
+}

@@ -97,3 +97,31 @@ public struct StageRunRepository: Sendable {
             """, logger: logger)
     }
 }
+
+/// Recent stage durations across all organisations (operators' view, `intellidocs queues --watch`).
+public struct StageTimings: Sendable, Equatable {
+    public let stage: String
+    public let p50: Double
+    public let p95: Double
+    public let count: Int
+
+    /// p50/p95 of `finished_at - started_at` over stage runs that succeeded in the last `window`.
+    public static func recent(window: Duration = .seconds(300), database: Database) async throws -> [String: StageTimings] {
+        let seconds = Double(window.components.seconds)
+        let rows = try await database.client.query(
+            """
+            SELECT stage,
+                   percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM finished_at - started_at))::float8,
+                   percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM finished_at - started_at))::float8,
+                   count(*)
+            FROM stage_runs
+            WHERE status = 'succeeded' AND finished_at > now() - make_interval(secs => \(seconds))
+            GROUP BY stage
+            """, logger: database.logger)
+        var timings: [String: StageTimings] = [:]
+        for try await (stage, p50, p95, count) in rows.decode((String, Double, Double, Int).self) {
+            timings[stage] = StageTimings(stage: stage, p50: p50, p95: p95, count: count)
+        }
+        return timings
+    }
+}

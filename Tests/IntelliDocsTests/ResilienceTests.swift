@@ -35,13 +35,13 @@ struct ResilienceTests {
         return path
     }
 
-    static func startWorkers(_ env: TestEnvironment, pipeline: String) throws -> Process {
+    static func startWorkers(_ env: TestEnvironment, pipeline: String, arguments: [String] = ["run"]) throws -> Process {
         guard FileManager.default.isExecutableFile(atPath: binary) else {
             throw TestFailure("\(binary) is missing: run the tests with deploy/local/test (it builds the binary first)")
         }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["run", "--pipeline", pipeline]
+        process.arguments = arguments + ["--pipeline", pipeline, "--metrics-port", "0"]
         process.environment = env.childEnvironment
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice

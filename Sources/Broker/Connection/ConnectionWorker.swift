@@ -1,5 +1,6 @@
 import CRabbitMQ
 import Logging
+import Metrics
 
 #if canImport(Glibc)
     import Glibc
@@ -21,6 +22,8 @@ import Logging
 /// and the mailbox's wake-up pipe (at most `idleWait`, so rabbitmq-c gets called often enough to send
 /// heartbeats and notice missing ones).
 final class ConnectionWorker {
+    /// Reconnections of every broker connection in the process (`intellidocs_broker_reconnects_total`).
+    static let reconnects = Counter(label: "intellidocs_broker_reconnects_total")
     private let configuration: BrokerConfiguration
     private let logger: Logger
     private let mailbox: ConnectionMailbox
@@ -863,6 +866,7 @@ final class ConnectionWorker {
                 }
             }
             mailbox.recordReconnect()
+            Self.reconnects.increment()
             logger.notice(
                 "reconnected to the broker",
                 metadata: [

@@ -1,16 +1,21 @@
-import ArgumentParser
+public import ArgumentParser
 import Broker
 import Foundation
 import Pipeline
 import Search
 import Storage
 
+extension SearchMode: ExpressibleByArgument {}
+
 struct SearchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "search", abstract: "Search an organisation's documents.")
     @OptionGroup var options: GlobalOptions
     @Argument(help: "What to look for.") var query: String
     @Option(help: "Organisation slug.") var org: String
-    @Option(help: "Number of results.") var limit = 10
+    @Option(help: "hybrid, keyword or semantic (default: hybrid when the embedding model is configured, else keyword).") var mode: SearchMode?
+    @Option(help: "Number of results (1-100).") var limit = 10
+    @Option(help: "Only documents carrying all these tags (repeatable).") var tag: [String] = []
+    @Option(help: "Only documents of these MIME types (repeatable).") var mimeType: [String] = []
     @Flag(help: "Print {\"query\", \"results\": [...]} as JSON.") var json = false
 
     struct Output: Encodable {
@@ -19,10 +24,14 @@ struct SearchCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        guard limit >= 1 && limit <= 1000 else { throw ValidationError("--limit must be between 1 and 1000") }
+        guard limit >= 1 && limit <= 100 else { throw ValidationError("--limit must be between 1 and 100") }
         try await Services.with(options) { services in
             let organization = try await services.organization(org)
-            let results = try await KeywordSearch(database: services.database).search(query, orgID: organization.id, limit: limit)
+            let service = try await services.searchService()
+            let mode = mode ?? (service.hasSemanticLeg ? .hybrid : .keyword)
+            let filters = SearchFilters(tags: tag, mimeTypes: mimeType)
+            let results = try await service.search(
+                SearchRequest(query: query, mode: mode, limit: limit, filters: filters), orgID: organization.id).results
             if json {
                 try printJSON(Output(query: query, results: results))
                 return

@@ -11,6 +11,6 @@ struct IntelliDocs: AsyncParsableCommand {
             """,
         subcommands: [
             Migrate.self, TopologyCommand.self, Worker.self, Run.self, OrgCommand.self, Import.self, SearchCommand.self,
-            Queues.self, Stats.self, DLQ.self, SampleCorpusCommand.self, Bench.self,
+            Queues.self, Stats.self, DLQ.self, SampleCorpusCommand.self, Bench.self, Eval.self,
         ])
 }

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import Pipeline
 import Settings
+import Search
 import Stages
 import Storage
 
@@ -73,6 +74,11 @@ struct Services: Sendable {
             await broker.close()
             throw error
         }
+    }
+
+    /// The search service, with the semantic leg when the embedding model is configured.
+    func searchService() async throws -> SearchService {
+        SearchService(database: database)
     }
 
     func organization(_ slug: String) async throws -> Organization {

@@ -105,16 +105,27 @@ public struct ContentRepository: Sendable {
             """, logger: logger)
     }
 
-    /// Makes the documents' chunks keyword-searchable (title weighted above body text).
+    /// Makes the documents' chunks searchable: BM25 postings (English lexemes, as PostgreSQL's `english`
+    /// configuration stems them, stop-words dropped) replace any earlier ones, and the chunks are marked
+    /// indexed. Term statistics follow through the postings' triggers (0003_search.sql).
     public func indexChunks(documentIDs: [UUID], orgID: UUID, on connection: PostgresConnection) async throws {
         try await connection.query(
+            "DELETE FROM chunk_terms WHERE org_id = \(orgID) AND document_id = ANY(\(documentIDs)::uuid[])", logger: logger)
+        try await connection.query(
             """
-            UPDATE chunks c
-            SET tsv = setweight(to_tsvector('english', d.title), 'B') || setweight(to_tsvector('english', c.text), 'A')
-            FROM documents d
-            WHERE c.org_id = \(orgID) AND c.document_id = ANY(\(documentIDs)::uuid[])
-              AND d.id = c.document_id AND d.org_id = c.org_id
+            INSERT INTO chunk_terms (org_id, term, document_id, chunk_index, tf, chunk_length)
+            SELECT org_id, term, document_id, chunk_index, tf, sum(tf) OVER (PARTITION BY document_id, chunk_index)
+            FROM (
+                SELECT c.org_id, t.lexeme AS term, c.document_id, c.chunk_index,
+                       coalesce(array_length(t.positions, 1), 1) AS tf
+                FROM chunks c CROSS JOIN LATERAL unnest(to_tsvector('english', c.text)) AS t
+                WHERE c.org_id = \(orgID) AND c.document_id = ANY(\(documentIDs)::uuid[])
+            ) postings
+            ORDER BY term
             """, logger: logger)
+        try await connection.query(
+            "UPDATE chunks SET indexed = true WHERE org_id = \(orgID) AND document_id = ANY(\(documentIDs)::uuid[])",
+            logger: logger)
     }
 }
 

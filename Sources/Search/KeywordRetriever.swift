@@ -1,0 +1,51 @@
+import Foundation
+import Logging
+import PostgresNIO
+import Storage
+
+/// BM25 over an organisation's chunk postings (0003_search.sql). Query terms are English lexemes as
+/// PostgreSQL's `english` configuration produces them (stemmed, stop-words dropped), the same function
+/// that built the postings. Statistics (df, N, average length) are per organisation and exact.
+struct KeywordRetriever: Sendable {
+    let database: Database
+    /// Anserini's BEIR defaults.
+    var k1 = 0.9
+    var b = 0.4
+
+    func retrieve(_ query: String, orgID: UUID, filters: SearchFilters, limit: Int) async throws -> [ChunkHit] {
+        let rows = try await database.client.query(
+            """
+            WITH q AS (SELECT DISTINCT lexeme AS term FROM unnest(to_tsvector('english', \(query)))),
+            s AS (
+                SELECT chunks::float8 AS n, greatest(total_length::float8 / greatest(chunks, 1), 1) AS avgdl
+                FROM search_stats WHERE org_id = \(orgID)
+            ),
+            w AS (
+                SELECT t.term, ln(1 + (s.n - t.df + 0.5) / (t.df + 0.5)) AS idf
+                FROM term_stats t JOIN q ON q.term = t.term CROSS JOIN s
+                WHERE t.org_id = \(orgID)
+            ),
+            hits AS (
+                SELECT p.document_id, p.chunk_index,
+                       sum(w.idf * p.tf * (\(k1) + 1) / (p.tf + \(k1) * (1 - \(b) + \(b) * p.chunk_length / s.avgdl))) AS score
+                FROM chunk_terms p JOIN w ON p.term = w.term CROSS JOIN s
+                WHERE p.org_id = \(orgID)
+                GROUP BY p.document_id, p.chunk_index
+            )
+            SELECT h.document_id, h.chunk_index, h.score::float8
+            FROM hits h JOIN documents d ON d.id = h.document_id AND d.org_id = \(orgID)
+            WHERE (cardinality(\(filters.documentIDs)::uuid[]) = 0 OR d.id = ANY(\(filters.documentIDs)::uuid[]))
+              AND (cardinality(\(filters.tags)::text[]) = 0 OR d.tags @> \(filters.tags)::text[])
+              AND (cardinality(\(filters.mimeTypes)::text[]) = 0 OR d.mime_type = ANY(\(filters.mimeTypes)::text[]))
+              AND (\(filters.createdAfter)::timestamptz IS NULL OR d.created_at >= \(filters.createdAfter)::timestamptz)
+              AND (\(filters.createdBefore)::timestamptz IS NULL OR d.created_at < \(filters.createdBefore)::timestamptz)
+            ORDER BY h.score DESC, h.document_id, h.chunk_index
+            LIMIT \(limit)
+            """, logger: database.logger)
+        var hits: [ChunkHit] = []
+        for try await (document, chunk, score) in rows.decode((UUID, Int32, Double).self) {
+            hits.append(ChunkHit(documentID: document, chunkIndex: Int(chunk), score: score))
+        }
+        return hits
+    }
+}

@@ -1,0 +1,170 @@
+public import Foundation
+import Logging
+import PostgresNIO
+public import Storage
+
+/// The vector leg, plugged in when the embedding model is available.
+public protocol SemanticRetrieving: Sendable {
+    func retrieve(_ query: String, orgID: UUID, filters: SearchFilters, limit: Int) async throws -> [ChunkHit]
+}
+
+/// Search over one organisation's processed documents: BM25 keywords, vectors, or both fused with
+/// reciprocal rank fusion; chunks grouped by document (best chunk first, the next ones as passages);
+/// filters applied inside each leg; cursor pagination; highlighted snippets. Used by the CLI and the API.
+public struct SearchService: Sendable {
+    let database: Database
+    let keyword: KeywordRetriever
+    let semantic: (any SemanticRetrieving)?
+    /// RRF's constant: ranks matter, scores of different legs are never compared.
+    public var rrfK = 60.0
+    /// Chunks each leg contributes before fusion and grouping.
+    public var candidates = 200
+    /// Extra passages shown per document.
+    public var passagesPerResult = 2
+
+    public var hasSemanticLeg: Bool { semantic != nil }
+
+    public init(database: Database, semantic: (any SemanticRetrieving)? = nil, k1: Double = 0.9, b: Double = 0.4) {
+        self.database = database
+        self.keyword = KeywordRetriever(database: database, k1: k1, b: b)
+        self.semantic = semantic
+    }
+
+    public func search(_ request: SearchRequest, orgID: UUID) async throws -> SearchResponse {
+        let query = request.query.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !query.isEmpty else { throw SearchError(field: "query", message: "query must not be empty") }
+        guard query.count <= 2000 else { throw SearchError(field: "query", message: "query is longer than 2000 characters") }
+        guard (1...100).contains(request.limit) else { throw SearchError(field: "limit", message: "limit must be between 1 and 100") }
+        let offset = try Self.offset(from: request.cursor)
+        let wanted = offset + request.limit
+        let depth = max(candidates, wanted * 4)
+
+        var ranked: [ChunkHit]
+        switch request.mode {
+        case .keyword:
+            ranked = try await keyword.retrieve(query, orgID: orgID, filters: request.filters, limit: depth)
+        case .semantic:
+            ranked = try await semanticHits(query, orgID: orgID, filters: request.filters, limit: depth)
+        case .hybrid:
+            async let lexical = keyword.retrieve(query, orgID: orgID, filters: request.filters, limit: depth)
+            let vector = try await semanticHits(query, orgID: orgID, filters: request.filters, limit: depth)
+            ranked = fuse([try await lexical, vector])
+        }
+
+        // Group by document: the best chunk represents it, the next ones become passages.
+        var order: [UUID] = []
+        var byDocument: [UUID: [ChunkHit]] = [:]
+        for hit in ranked {
+            if byDocument[hit.documentID] == nil { order.append(hit.documentID) }
+            byDocument[hit.documentID, default: []].append(hit)
+        }
+        let page = Array(order.dropFirst(offset).prefix(request.limit))
+        let nextCursor = order.count > wanted ? Self.cursor(offset: wanted) : nil
+        let shown = page.flatMap { (byDocument[$0] ?? []).prefix(1 + passagesPerResult) }
+        let details = try await loadDetails(shown, query: query, orgID: orgID)
+        let results: [SearchResult] = page.compactMap { id in
+            guard let hits = byDocument[id], let best = hits.first, let document = details.documents[id],
+                let bestChunk = details.chunks[ChunkKey(best)]
+            else { return nil }
+            let passages = hits.dropFirst().prefix(passagesPerResult).compactMap { hit -> Passage? in
+                guard let chunk = details.chunks[ChunkKey(hit)] else { return nil }
+                return Passage(page: chunk.page, score: hit.score, snippet: chunk.snippet)
+            }
+            return SearchResult(
+                documentID: id, externalID: document.externalID, title: document.title, page: bestChunk.page,
+                score: best.score, snippet: bestChunk.snippet, passages: passages)
+        }
+        return SearchResponse(results: results, nextCursor: nextCursor)
+    }
+
+    private func semanticHits(_ query: String, orgID: UUID, filters: SearchFilters, limit: Int) async throws -> [ChunkHit] {
+        guard let semantic else {
+            throw SearchError(
+                field: "mode",
+                message: "semantic and hybrid search need the embedding model; set INTELLIDOCS_MODEL_DIR (deploy/local/stack up installs it) or use mode keyword")
+        }
+        return try await semantic.retrieve(query, orgID: orgID, filters: filters, limit: limit)
+    }
+
+    /// Reciprocal rank fusion over chunk rankings.
+    func fuse(_ rankings: [[ChunkHit]]) -> [ChunkHit] {
+        var scores: [ChunkKey: Double] = [:]
+        var hits: [ChunkKey: ChunkHit] = [:]
+        for ranking in rankings {
+            for (rank, hit) in ranking.enumerated() {
+                let key = ChunkKey(hit)
+                scores[key, default: 0] += 1 / (rrfK + Double(rank + 1))
+                hits[key] = hit
+            }
+        }
+        return scores.sorted { $0.value != $1.value ? $0.value > $1.value : ($0.key.documentID.uuidString, $0.key.chunkIndex) < ($1.key.documentID.uuidString, $1.key.chunkIndex) }
+            .map { ChunkHit(documentID: $0.key.documentID, chunkIndex: $0.key.chunkIndex, score: $0.value) }
+    }
+
+    struct ChunkKey: Hashable {
+        let documentID: UUID
+        let chunkIndex: Int
+        init(_ hit: ChunkHit) {
+            documentID = hit.documentID
+            chunkIndex = hit.chunkIndex
+        }
+        init(documentID: UUID, chunkIndex: Int) {
+            self.documentID = documentID
+            self.chunkIndex = chunkIndex
+        }
+    }
+
+    struct Details {
+        var documents: [UUID: (externalID: String?, title: String)] = [:]
+        var chunks: [ChunkKey: (page: Int, snippet: String)] = [:]
+    }
+
+    /// Titles and highlighted snippets for the chunks on this page, in one query.
+    private func loadDetails(_ hits: [ChunkHit], query: String, orgID: UUID) async throws -> Details {
+        var details = Details()
+        if hits.isEmpty { return details }
+        let rows = try await database.client.query(
+            """
+            WITH q AS (
+                SELECT nullif(replace(plainto_tsquery('english', \(query))::text, ' & ', ' | '), '')::tsquery AS query
+            )
+            SELECT c.document_id, c.chunk_index, c.page_number, d.external_id, d.title,
+                   CASE WHEN q.query IS NULL THEN left(c.text, 240)
+                        ELSE ts_headline('english', c.text, q.query,
+                             'StartSel=<mark>, StopSel=</mark>, MaxWords=25, MinWords=10, MaxFragments=2, FragmentDelimiter=" … "')
+                   END
+            FROM unnest(\(hits.map(\.documentID))::uuid[], \(hits.map { Int32($0.chunkIndex) })::int[]) AS h(document_id, chunk_index)
+            JOIN chunks c ON c.document_id = h.document_id AND c.chunk_index = h.chunk_index AND c.org_id = \(orgID)
+            JOIN documents d ON d.id = c.document_id AND d.org_id = \(orgID)
+            CROSS JOIN q
+            """, logger: database.logger)
+        for try await (document, chunk, page, external, title, snippet) in rows.decode((UUID, Int32, Int32, String?, String, String).self) {
+            details.documents[document] = (external, title)
+            details.chunks[ChunkKey(documentID: document, chunkIndex: Int(chunk))] = (Int(page), snippet)
+        }
+        return details
+    }
+
+    static func cursor(offset: Int) -> String {
+        Data("o:\(offset)".utf8).base64EncodedString()
+    }
+
+    static func offset(from cursor: String?) throws -> Int {
+        guard let cursor, !cursor.isEmpty else { return 0 }
+        guard let data = Data(base64Encoded: cursor), let text = String(data: data, encoding: .utf8), text.hasPrefix("o:"),
+            let offset = Int(text.dropFirst(2)), offset >= 0, offset <= 10_000
+        else { throw SearchError(field: "cursor", message: "cursor is not one this service issued; start again without it") }
+        return offset
+    }
+}
+
+/// The old keyword-only entry point, kept for callers that want a plain list.
+public struct KeywordSearch: Sendable {
+    let service: SearchService
+    public init(database: Database) { service = SearchService(database: database) }
+
+    public func search(_ query: String, orgID: UUID, limit: Int = 10) async throws -> [SearchResult] {
+        if query.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { return [] }
+        return try await service.search(SearchRequest(query: query, mode: .keyword, limit: min(max(limit, 1), 100)), orgID: orgID).results
+    }
+}

@@ -30,12 +30,20 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.80.0"),
     ],
     targets: [
         // C bindings: rabbitmq-c plus a tiny shim for the variadic `amqp_login`.
         .target(
             name: "CRabbitMQ",
             linkerSettings: [.linkedLibrary("rabbitmq")]
+        ),
+        // OpenBLAS's cblas, wrapped by the Embedding module.
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas"),
+        .target(
+            name: "Embedding",
+            dependencies: ["COpenBLAS"],
+            swiftSettings: swiftSettings
         ),
         .target(
             name: "Broker",
@@ -89,8 +97,9 @@ let package = Package(
         .target(
             name: "Search",
             dependencies: [
-                "Storage",
+                "Storage", "Embedding",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -98,7 +107,7 @@ let package = Package(
         .target(
             name: "Stages",
             dependencies: [
-                "Pipeline", "Storage", "Blobs", "Extraction", "Chunking", "Search", "Broker",
+                "Pipeline", "Storage", "Blobs", "Extraction", "Chunking", "Search", "Broker", "Embedding",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -109,7 +118,7 @@ let package = Package(
             name: "IntelliDocsCLI",
             dependencies: [
                 "Broker", "Storage", "Blobs", "Pipeline", "Stages", "Search", "Settings", "Extraction",
-                "Importing",
+                "Importing", "Embedding",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import Pipeline
 import Settings
+import Embedding
 import Search
 import Stages
 import Storage
@@ -78,7 +79,15 @@ struct Services: Sendable {
 
     /// The search service, with the semantic leg when the embedding model is configured.
     func searchService() async throws -> SearchService {
-        SearchService(database: database)
+        guard let directory = settings.modelDirectory else { return SearchService(database: database) }
+        let embedder: SentenceEmbedder
+        do {
+            embedder = try SentenceEmbedder(modelDirectory: directory)
+        } catch {
+            throw CLIError("\(error.description) (INTELLIDOCS_MODEL_DIR)")
+        }
+        let index = VectorIndex(database: database, dimension: embedder.dimension, model: SentenceEmbedder.modelName)
+        return SearchService(database: database, semantic: SemanticLeg(embedder: embedder, index: index, database: database))
     }
 
     func organization(_ slug: String) async throws -> Organization {

@@ -76,7 +76,7 @@ func makeWorkers(
     if version < migrator.latestVersion {
         throw CLIError("the database schema is at version \(version) but this binary needs \(migrator.latestVersion); run `intellidocs migrate`")
     }
-    let catalog = StageCatalog(blobs: try services.blobStore())
+    let catalog = StageCatalog(blobs: try services.blobStore(), modelDirectory: services.settings.modelDirectory)
     var brokers: [BrokerConnection] = []
     var workers: [any Service] = []
     do {

@@ -134,7 +134,7 @@ public struct SearchService: Sendable {
                              'StartSel=<mark>, StopSel=</mark>, MaxWords=25, MinWords=10, MaxFragments=2, FragmentDelimiter=" … "')
                    END
             FROM unnest(\(hits.map(\.documentID))::uuid[], \(hits.map { Int32($0.chunkIndex) })::int[]) AS h(document_id, chunk_index)
-            JOIN chunks c ON c.document_id = h.document_id AND c.chunk_index = h.chunk_index AND c.org_id = \(orgID)
+            JOIN chunks c ON c.document_id = h.document_id AND c.chunk_index = h.chunk_index AND c.org_id = \(orgID) AND c.indexed
             JOIN documents d ON d.id = c.document_id AND d.org_id = \(orgID)
             CROSS JOIN q
             """, logger: database.logger)

@@ -1,4 +1,5 @@
 import Chunking
+public import Embedding
 import Foundation
 public import Pipeline
 public import PostgresNIO
@@ -7,12 +8,15 @@ import Storage
 /// Chunk: splits each document's pages into chunks under a size budget, at paragraph, then sentence,
 /// then word boundaries, with overlap. Deterministic, so a re-run writes the same chunks.
 ///
-/// Options (pipeline file): `max_tokens` (default 200), `overlap` (default 30).
+/// Options (pipeline file): `max_tokens` (default 200), `overlap` (default 30), `measure`: `wordpiece`
+/// (exact: the embedding model's own tokenizer, so every chunk fits the model — use max_tokens ≤ 254, the
+/// model's 256 positions less [CLS] and [SEP]) or `approximate` (default; a fast word/punctuation count
+/// for pipelines without the model).
 public struct ChunkStage: Stage {
     public let name = "chunk"
     let chunker: Chunker
 
-    public init(options: [String: String] = [:]) throws(PipelineError) {
+    public init(options: [String: String] = [:], tokenizer: WordPieceTokenizer? = nil) throws(PipelineError) {
         func number(_ key: String, default value: Int) throws(PipelineError) -> Int {
             guard let text = options[key] else { return value }
             guard let number = Int(text), number >= 0 else {
@@ -25,7 +29,24 @@ public struct ChunkStage: Stage {
         guard maxTokens >= 16, overlap < maxTokens / 2 else {
             throw PipelineError(code: .invalidDefinition, message: "chunk options need max_tokens ≥ 16 and overlap < max_tokens / 2")
         }
-        self.chunker = Chunker(options: ChunkingOptions(maxSize: maxTokens, overlap: overlap), measure: ApproximateTokenMeasure())
+        let measure: any ChunkSizeMeasure
+        switch options["measure"] ?? "approximate" {
+        case "approximate":
+            measure = ApproximateTokenMeasure()
+        case "wordpiece":
+            guard let tokenizer else {
+                throw PipelineError(
+                    code: .invalidDefinition,
+                    message: "chunk option measure: wordpiece needs the embedding model's vocabulary; set INTELLIDOCS_MODEL_DIR (deploy/local/stack up installs the model) or use measure: approximate")
+            }
+            guard maxTokens <= 254 else {
+                throw PipelineError(code: .invalidDefinition, message: "with measure: wordpiece, max_tokens must be ≤ 254 (the model's 256 positions less [CLS] and [SEP])")
+            }
+            measure = WordPieceMeasure(tokenizer: tokenizer)
+        case let other:
+            throw PipelineError(code: .invalidDefinition, message: "chunk option measure must be wordpiece or approximate, got '\(other)'")
+        }
+        self.chunker = Chunker(options: ChunkingOptions(maxSize: maxTokens, overlap: overlap), measure: measure)
     }
 
     public struct Output: Sendable {
@@ -74,4 +95,10 @@ public struct ChunkStage: Stage {
 
 extension ChunkStage {
     public func produced(_ output: Output) -> (kind: String, count: Int)? { ("chunks", output.chunks.count) }
+}
+
+/// Counts a text the way the embedding model will see it: its WordPiece pieces.
+struct WordPieceMeasure: ChunkSizeMeasure {
+    let tokenizer: WordPieceTokenizer
+    func size(of text: Substring) -> Int { tokenizer.countWordPieces(text) }
 }

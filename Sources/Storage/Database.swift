@@ -103,6 +103,11 @@ public struct StorageError: Error, CustomStringConvertible, Sendable {
 
     public var description: String { message }
 
+    public init(code: Code, message: String) {
+        self.code = code
+        self.message = message
+    }
+
     public static func invalidURL(_ detail: String) -> StorageError {
         StorageError(code: .invalidURL, message: "INTELLIDOCS_DATABASE_URL is malformed: \(detail)")
     }

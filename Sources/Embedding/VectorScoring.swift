@@ -1,0 +1,21 @@
+import COpenBLAS
+
+/// Scores for exact vector search, on OpenBLAS: the Search room's vector index keeps its vectors in one
+/// contiguous row-major matrix and asks for all dot products with a query at once (`sgemv`).
+public enum VectorScoring {
+    /// `scores[i] = matrix[i] · query` for `rows` rows of `dimension` floats.
+    public static func dotProducts(
+        matrix: UnsafeBufferPointer<Float>, rows: Int, dimension: Int, query: [Float], into scores: inout [Float]
+    ) {
+        precondition(query.count == dimension && matrix.count >= rows * dimension)
+        if scores.count < rows { scores = [Float](repeating: 0, count: rows) }
+        guard rows > 0, let base = matrix.baseAddress else { return }
+        query.withUnsafeBufferPointer { q in
+            scores.withUnsafeMutableBufferPointer { out in
+                cblas_sgemv(
+                    CblasRowMajor, CblasNoTrans, Int32(rows), Int32(dimension), 1, base, Int32(dimension), q.baseAddress,
+                    1, 0, out.baseAddress, 1)
+            }
+        }
+    }
+}

@@ -18,6 +18,7 @@ let package = Package(
         .library(name: "Stages", targets: ["Stages"]),
         .library(name: "Search", targets: ["Search"]),
         .library(name: "Importing", targets: ["Importing"]),
+        .library(name: "ControlPlane", targets: ["ControlPlane"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
@@ -28,22 +29,18 @@ let package = Package(
         .package(url: "https://github.com/weichsel/ZIPFoundation.git", from: "0.9.19"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
+        .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.80.0"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.0.0"),
     ],
     targets: [
         // C bindings: rabbitmq-c plus a tiny shim for the variadic `amqp_login`.
         .target(
             name: "CRabbitMQ",
             linkerSettings: [.linkedLibrary("rabbitmq")]
-        ),
-        // OpenBLAS's cblas, wrapped by the Embedding module.
-        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas"),
-        .target(
-            name: "Embedding",
-            dependencies: ["COpenBLAS"],
-            swiftSettings: swiftSettings
         ),
         .target(
             name: "Broker",
@@ -90,8 +87,30 @@ let package = Package(
             exclude: ["States.md"],
             swiftSettings: swiftSettings
         ),
+        // C bindings for OCR and PDFs (pkg-config names from PLATFORM.md); each is imported by one module only.
+        .systemLibrary(name: "CTesseract", pkgConfig: "tesseract", providers: [.apt(["libtesseract-dev"])]),
+        .systemLibrary(name: "CLeptonica", pkgConfig: "lept", providers: [.apt(["libleptonica-dev"])]),
+        .systemLibrary(name: "CPoppler", pkgConfig: "poppler-glib", providers: [.apt(["libpoppler-glib-dev"])]),
+        // OpenBLAS's CBLAS (no cblas.pc on Debian: pkg-config `openblas` points at the header folder).
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        // all-MiniLM-L6-v2 natively: safetensors, WordPiece tokenizer, BERT forward pass on OpenBLAS.
+        .target(
+            name: "Embedding",
+            dependencies: ["COpenBLAS"],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "Extraction",
+            dependencies: [
+                "CPoppler",
+                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Tesseract engine pool and Leptonica preprocessing.
+        .target(
+            name: "OCR",
+            dependencies: ["CTesseract", "CLeptonica"],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -107,10 +126,11 @@ let package = Package(
         .target(
             name: "Stages",
             dependencies: [
-                "Pipeline", "Storage", "Blobs", "Extraction", "Chunking", "Search", "Broker", "Embedding",
+                "Pipeline", "Storage", "Blobs", "Extraction", "Chunking", "Search", "Broker", "OCR", "Embedding",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -118,7 +138,7 @@ let package = Package(
             name: "IntelliDocsCLI",
             dependencies: [
                 "Broker", "Storage", "Blobs", "Pipeline", "Stages", "Search", "Settings", "Extraction",
-                "Importing", "Embedding",
+                "Importing", "ControlPlane", "OCR", "Embedding",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -142,6 +162,43 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The HTTP control plane (DESIGN.md): routes by resource, auth, roles, quotas, audit, OpenAPI.
+        .target(
+            name: "ControlPlane",
+            dependencies: [
+                "Storage", "Pipeline", "Broker",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdAuth", package: "hummingbird-auth"),
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            exclude: ["Permissions.md"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ControlPlaneTests",
+            dependencies: [
+                "ControlPlane", "Storage", "Pipeline", "Broker", "Settings",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "BrokerTests",
             dependencies: ["Broker"],
@@ -153,11 +210,24 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "OCRTests",
+            dependencies: ["OCR", "Extraction", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "EmbeddingTests",
+            dependencies: ["Embedding"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "IntelliDocsTests",
             dependencies: [
                 "Broker", "Storage", "Blobs", "Pipeline", "Stages", "Search", "Settings", "Extraction",
-                "Chunking", "Importing",
+                "Chunking", "Importing", "OCR", "Embedding",
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
             ],
             swiftSettings: swiftSettings
         ),

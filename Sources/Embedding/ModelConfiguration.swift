@@ -63,7 +63,7 @@ public struct ModelConfiguration: Sendable, Equatable {
     /// plain BERT folders lack them; `config.json` is required.
     public init(modelDirectory directory: String) throws(EmbeddingError) {
         let paths = Paths(directory: directory)
-        let bert: BERTConfig = try Self.decode(paths.config, required: true)!
+        let bert: BERTConfig = try Self.decode(paths.config)
         guard bert.modelType == nil || bert.modelType == "bert" else {
             throw .unsupportedModel(paths.config, "model_type \(bert.modelType ?? "") is not bert")
         }
@@ -80,7 +80,7 @@ public struct ModelConfiguration: Sendable, Equatable {
         guard sizes.allSatisfy({ $0 > 0 }), bert.hiddenSize % bert.numAttentionHeads == 0 else {
             throw .invalidModel(paths.config, "sizes must be positive and hiddenSize a multiple of numAttentionHeads")
         }
-        if let pooling: PoolingConfig = try Self.decode(paths.pooling, required: false) {
+        if let pooling: PoolingConfig = try Self.decodeIfPresent(paths.pooling) {
             let others = [
                 pooling.poolingModeClsToken, pooling.poolingModeMaxTokens,
                 pooling.poolingModeMeanSqrtLenTokens, pooling.poolingModeWeightedmeanTokens,
@@ -93,7 +93,7 @@ public struct ModelConfiguration: Sendable, Equatable {
                 throw .invalidModel(paths.pooling, "word_embedding_dimension \(dimension) ≠ hiddenSize \(bert.hiddenSize)")
             }
         }
-        let sentenceBERT: SentenceBERTConfig? = try Self.decode(paths.sentenceBERT, required: false)
+        let sentenceBERT: SentenceBERTConfig? = try Self.decodeIfPresent(paths.sentenceBERT)
         let maxSequenceLength = sentenceBERT?.maxSeqLength ?? WordPieceTokenizer.defaultMaxLength
         guard (2...bert.maxPositionEmbeddings).contains(maxSequenceLength) else {
             throw .invalidModel(paths.sentenceBERT, "max_seq_length \(maxSequenceLength) outside 2…\(bert.maxPositionEmbeddings)")
@@ -109,12 +109,10 @@ public struct ModelConfiguration: Sendable, Equatable {
         self.maxSequenceLength = maxSequenceLength
     }
 
-    private static func decode<T: Decodable>(_ path: String, required: Bool) throws(EmbeddingError) -> T? {
+    /// The JSON file at `path`; a missing file means the model is not installed.
+    private static func decode<T: Decodable>(_ path: String) throws(EmbeddingError) -> T {
         guard FileManager.default.fileExists(atPath: path) else {
-            if required {
-                throw .modelNotFound(path)
-            }
-            return nil
+            throw .modelNotFound(path)
         }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw .invalidModel(path, "not readable")
@@ -126,5 +124,11 @@ public struct ModelConfiguration: Sendable, Equatable {
         } catch {
             throw .invalidModel(path, "not the expected JSON (\(error))")
         }
+    }
+
+    /// The JSON file at `path`, or nil when there is none.
+    private static func decodeIfPresent<T: Decodable>(_ path: String) throws(EmbeddingError) -> T? {
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        return try decode(path) as T
     }
 }

@@ -105,6 +105,10 @@ public final class SentenceEmbedder: Sendable {
 
     /// Scratch memory the embedder currently keeps (for memory reports).
     public var scratchByteCount: Int { workspaces.byteCount }
+
+    /// The OpenBLAS kernel in use (for example "Haswell"; `OPENBLAS_CORETYPE` can force one), for
+    /// benchmark reports: matrix-product speed depends on it.
+    public static var blasKernel: String { BLAS.coreName }
 }
 
 /// Workspaces waiting for the next call; a call takes one per lane and gives it back at the end.

@@ -224,7 +224,9 @@ public final class WordPieceTokenizer: Sendable {
                     } else if scalar.isBertWhitespace {
                         normalized.append(" ")
                     } else if scalar.isBertChineseCharacter {
-                        normalized.append(contentsOf: [" ", scalar, " "])
+                        normalized.append(" ")
+                        normalized.append(scalar)
+                        normalized.append(" ")
                     } else {
                         normalized.append(scalar)
                         needsDecomposition = true
@@ -256,11 +258,11 @@ public final class WordPieceTokenizer: Sendable {
 
         /// Word-pieces the current word (greedy longest match) and starts a new one.
         private mutating func flushWord(to ids: inout [Int32], stop: Int) {
-            guard wordCharacters > 0 else { return }
             defer {
                 word.removeAll(keepingCapacity: true)
                 wordCharacters = 0
             }
+            guard wordCharacters > 0, ids.count < stop else { return }
             guard wordCharacters <= WordPieceTokenizer.maxCharactersPerWord else {
                 ids.append(tokenizer.unknownID)
                 return

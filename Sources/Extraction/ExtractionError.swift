@@ -10,6 +10,7 @@ public struct ExtractionError: Error, CustomStringConvertible, CustomDebugString
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         private enum Base: String, Sendable {
             case emptyFile, invalidEncoding, binaryContent, unsupportedType, malformed
+            case encrypted, noPages, limitExceeded
         }
 
         private let base: Base
@@ -28,6 +29,13 @@ public struct ExtractionError: Error, CustomStringConvertible, CustomDebugString
         public static let unsupportedType = Code(.unsupportedType)
         /// The document's structure is broken (reserved for the container formats: PDF, DOCX).
         public static let malformed = Code(.malformed)
+        /// The document is password-protected (an encrypted PDF).
+        public static let encrypted = Code(.encrypted)
+        /// A paged document (PDF, TIFF) without a single page.
+        public static let noPages = Code(.noPages)
+        /// The document is over a configured limit (pages, pixels, entry size): a guard against documents
+        /// that would exhaust memory or time, such as decompression bombs.
+        public static let limitExceeded = Code(.limitExceeded)
 
         public var description: String { base.rawValue }
     }
@@ -133,6 +141,84 @@ public struct ExtractionError: Error, CustomStringConvertible, CustomDebugString
             code: .malformed,
             message: "The \(kind.rawValue) document is damaged (\(reason)). "
                 + "Open it in its application, save a fresh copy and upload that.",
+            file: file,
+            line: line
+        )
+    }
+
+    /// A password-protected document: IntelliDocs does not ask for passwords.
+    public static func encrypted(_ kind: DocumentKind, file: String = #fileID, line: Int = #line) -> Self {
+        Self(
+            code: .encrypted,
+            message: "The \(kind.rawValue) document is password-protected (encrypted). "
+                + "Save a copy without the password (for example with 'qpdf --decrypt') and upload that.",
+            file: file,
+            line: line
+        )
+    }
+
+    /// A paged container that opens but holds no pages.
+    public static func noPages(_ kind: DocumentKind, file: String = #fileID, line: Int = #line) -> Self {
+        Self(
+            code: .noPages,
+            message: "The \(kind.rawValue) document has no pages. Check that the right file was uploaded.",
+            file: file,
+            line: line
+        )
+    }
+
+    /// More pages than `DocumentLimits.maxPages` allows.
+    public static func tooManyPages(
+        _ kind: DocumentKind,
+        count: Int,
+        limit: Int,
+        file: String = #fileID,
+        line: Int = #line
+    ) -> Self {
+        Self(
+            code: .limitExceeded,
+            message: "The \(kind.rawValue) document has \(count) pages, more than the limit of \(limit). "
+                + "Split it into parts of at most \(limit) pages, or raise max_pages in the pipeline's ocr options.",
+            file: file,
+            line: line
+        )
+    }
+
+    /// A page whose pixels (from the image header, or a PDF page at the lowest usable resolution) exceed
+    /// `DocumentLimits.maxPixels`. Checked before anything is decoded, so a decompression bomb (a tiny file
+    /// claiming a gigantic image) costs nothing.
+    public static func imageTooLarge(
+        _ kind: DocumentKind,
+        page: Int,
+        width: Int,
+        height: Int,
+        limit: Int,
+        file: String = #fileID,
+        line: Int = #line
+    ) -> Self {
+        let megapixels = (Double(width) * Double(height) / 1e6 * 10).rounded() / 10
+        return Self(
+            code: .limitExceeded,
+            message: "Page \(page) of the \(kind.rawValue) document is \(width) × \(height) pixels "
+                + "(\(megapixels) megapixels), over the limit of \(limit) pixels per page, which guards against "
+                + "decompression bombs. Scale the image down, or raise max_pixels in the pipeline's ocr options.",
+            file: file,
+            line: line
+        )
+    }
+
+    /// A part of a container that unpacks to more than `limit` bytes (a ZIP bomb, or an absurd document).
+    public static func entryTooLarge(
+        _ kind: DocumentKind,
+        entry: String,
+        limit: Int,
+        file: String = #fileID,
+        line: Int = #line
+    ) -> Self {
+        Self(
+            code: .limitExceeded,
+            message: "The \(kind.rawValue) document's \(entry) unpacks to more than \(limit) bytes, over the limit "
+                + "(a ZIP bomb or a damaged file). Save a fresh copy and upload that.",
             file: file,
             line: line
         )

@@ -19,7 +19,7 @@ struct SampleCorpusCommand: AsyncParsableCommand {
 }
 
 struct Bench: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Benchmarks that print JSON.", subcommands: [ImportBench.self])
+    static let configuration = CommandConfiguration(abstract: "Benchmarks that print JSON.", subcommands: [ImportBench.self, OCRBench.self, EmbedBench.self])
 
     struct ImportBench: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

@@ -11,6 +11,7 @@ struct IntelliDocs: AsyncParsableCommand {
             """,
         subcommands: [
             Migrate.self, TopologyCommand.self, Worker.self, Run.self, OrgCommand.self, Import.self, SearchCommand.self,
-            Queues.self, Stats.self, DLQ.self, SampleCorpusCommand.self, Bench.self, Eval.self,
+            Queues.self, Stats.self, DLQ.self, SampleCorpusCommand.self, Bench.self, Eval.self, OCRCommand.self,
+            APIServerCommand.self, PlatformAdminCommand.self, TokenizeCommand.self, EmbedCommand.self,
         ])
 }

@@ -16,6 +16,12 @@ public struct Settings: Sendable {
     /// The pipeline definition; defaults to `pipelines/default.yml` under the working directory.
     public var pipelinePath: String
     public var modelDirectory: String?
+    /// HS256 key of the API's access tokens (`INTELLIDOCS_JWT_SECRET`, ≥ 32 bytes); needed by `intellidocs api`.
+    public var jwtSecret: String? = nil
+    /// HMAC-SHA256 key of the billing webhook (`INTELLIDOCS_BILLING_WEBHOOK_SECRET`); optional.
+    public var billingWebhookSecret: String? = nil
+    /// The subscription plans file (`INTELLIDOCS_PLANS`, default `config/plans.yml`).
+    public var plansPath: String = "config/plans.yml"
 
     public init(
         databaseURL: String, amqpURL: String, amqpManagementURL: String? = nil, blobDirectory: String,
@@ -62,7 +68,7 @@ public struct Settings: Sendable {
                 variable: "INTELLIDOCS_AMQP_MANAGEMENT_URL", problem: "is not a URL like http://user:pass@host:port")
         }
         let blobs = try required("INTELLIDOCS_BLOB_DIR", hint: stackHint)
-        return Settings(
+        var settings = Settings(
             databaseURL: database,
             amqpURL: amqp,
             amqpManagementURL: management,
@@ -70,6 +76,10 @@ public struct Settings: Sendable {
             pipelinePath: values["INTELLIDOCS_PIPELINE"].flatMap { $0.isEmpty ? nil : $0 } ?? "pipelines/default.yml",
             modelDirectory: values["INTELLIDOCS_MODEL_DIR"].flatMap { $0.isEmpty ? nil : $0 }
         )
+        settings.jwtSecret = values["INTELLIDOCS_JWT_SECRET"].flatMap { $0.isEmpty ? nil : $0 }
+        settings.billingWebhookSecret = values["INTELLIDOCS_BILLING_WEBHOOK_SECRET"].flatMap { $0.isEmpty ? nil : $0 }
+        settings.plansPath = values["INTELLIDOCS_PLANS"].flatMap { $0.isEmpty ? nil : $0 } ?? "config/plans.yml"
+        return settings
     }
 
     private static func readConfigFile(_ path: String) throws(SettingsError) -> [String: String] {

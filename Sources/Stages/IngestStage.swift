@@ -6,20 +6,25 @@ public import PostgresNIO
 import Storage
 
 /// Ingest: reads each document's original bytes, finds its real type from the content, and stores its
-/// text as pages. Text, Markdown, HTML and BEIR records are handled here; a type this pipeline cannot
-/// read yet fails the document with a reason instead of blocking the batch.
+/// text as pages. Text, Markdown, HTML and BEIR records are handled here; DOCX, PDF and images through
+/// `DocumentReader`: a PDF page with a usable text layer is stored with source `text-layer`, a scanned
+/// page or an image page as an empty placeholder that `needsOCR` (the ocr stage fills it in). A type this
+/// pipeline cannot read, or a document over a limit, fails with a reason instead of blocking the batch.
 public struct IngestStage: Stage {
     public let name = "ingest"
     let blobs: any BlobStore
     /// Largest original the stage reads into memory.
     let maxBytes: Int
+    /// Reads DOCX, PDF and images, with the ocr stage's limits.
+    let reader: DocumentReader
 
     /// The MIME type the importer gives a BEIR corpus line (`{"_id","title","text"}` JSON).
     public static let beirMimeType = "application/x-beir+json"
 
-    public init(blobs: any BlobStore, maxBytes: Int = 256 << 20) {
+    public init(blobs: any BlobStore, maxBytes: Int = 256 << 20, reader: DocumentReader = DocumentReader()) {
         self.blobs = blobs
         self.maxBytes = maxBytes
+        self.reader = reader
     }
 
     public struct Output: Sendable {
@@ -89,10 +94,18 @@ public struct IngestStage: Stage {
             }
             let name = fileName ?? "the file"
             return .failure(.permanent(
-                "\(name) is not a readable document (binary content, or an unknown type); supported: text, Markdown, HTML"))
-        default:
-            return .failure(.permanent(
-                "\(sniffed.mimeType) documents are not supported by this pipeline yet (it reads text, Markdown, HTML); the OCR stage will add them"))
+                "\(name) is not a readable document (binary content, or an unknown type); supported: PDF, PNG, JPEG, TIFF, GIF, WebP, DOCX, text, Markdown, HTML"))
+        case .pdf, .png, .jpeg, .tiff, .gif, .webp, .docx, .zip:
+            return await reader.read(bytes, as: sniffed).map { document in
+                Output(orgID: record.orgID, mimeType: document.mimeType, pages: document.pages.map { page in
+                    switch page.content {
+                    case .text(let text, let source):
+                        PageRecord(documentID: record.id, number: page.number, text: text, source: source, confidence: nil)
+                    case .needsOCR:
+                        PageRecord.needingOCR(documentID: record.id, number: page.number)
+                    }
+                })
+            }
         }
     }
 

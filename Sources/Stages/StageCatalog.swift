@@ -10,7 +10,7 @@ import Synchronization
 /// Builds the worker for a stage named in a pipeline definition. The one place that knows every stage
 /// by name: the runtime itself never does.
 public struct StageCatalog: Sendable {
-    public static let knownStages = ["ingest", "chunk", "embed", "index"]
+    public static let knownStages = ["ingest", "ocr", "chunk", "embed", "index"]
 
     let blobs: any BlobStore
     let model: ModelResources
@@ -40,7 +40,9 @@ public struct StageCatalog: Sendable {
         }
         switch name {
         case "ingest":
-            return try StageWorker(stage: IngestStage(blobs: blobs), pipeline: pipeline, broker: broker, database: database, logger: logger, concurrency: concurrency, counters: counters)
+            return try StageWorker(stage: IngestStage(blobs: blobs, reader: DocumentReader(pipeline: pipeline)), pipeline: pipeline, broker: broker, database: database, logger: logger, concurrency: concurrency, counters: counters)
+        case "ocr":
+            return try StageWorker(stage: OCRStage(blobs: blobs, options: definition.options), pipeline: pipeline, broker: broker, database: database, logger: logger, concurrency: concurrency, counters: counters)
         case "chunk":
             let tokenizer = definition.options["measure"] == "wordpiece" ? try model.embedder().tokenizer : nil
             return try StageWorker(stage: ChunkStage(options: definition.options, tokenizer: tokenizer), pipeline: pipeline, broker: broker, database: database, logger: logger, concurrency: concurrency, counters: counters)

@@ -15,13 +15,21 @@ public struct PageRecord: Sendable, Equatable {
     public let text: String
     public let source: PageSource
     public let confidence: Float?
+    /// A placeholder for a scanned page: its text is empty until the ocr stage reads it (migration 0002).
+    public let needsOCR: Bool
 
-    public init(documentID: UUID, number: Int, text: String, source: PageSource, confidence: Float?) {
+    public init(documentID: UUID, number: Int, text: String, source: PageSource, confidence: Float?, needsOCR: Bool = false) {
         self.documentID = documentID
         self.number = number
         self.text = text
         self.source = source
         self.confidence = confidence
+        self.needsOCR = needsOCR
+    }
+
+    /// A page that must be OCR'd before it has text.
+    public static func needingOCR(documentID: UUID, number: Int) -> PageRecord {
+        PageRecord(documentID: documentID, number: number, text: "", source: .ocr, confidence: nil, needsOCR: true)
     }
 }
 
@@ -57,12 +65,12 @@ public struct ContentRepository: Sendable {
         if pages.isEmpty { return }
         try await connection.query(
             """
-            INSERT INTO pages (document_id, page_number, org_id, text, source, confidence)
-            SELECT p.document_id, p.page_number, \(orgID), p.text, p.source, nullif(p.confidence, 'NaN'::real)
+            INSERT INTO pages (document_id, page_number, org_id, text, source, confidence, needs_ocr)
+            SELECT p.document_id, p.page_number, \(orgID), p.text, p.source, nullif(p.confidence, 'NaN'::real), p.needs_ocr
             FROM unnest(\(pages.map(\.documentID))::uuid[], \(pages.map { Int32($0.number) })::int[],
                         \(pages.map(\.text))::text[], \(pages.map(\.source.rawValue))::text[],
-                        \(pages.map { $0.confidence ?? .nan })::real[])
-                 AS p(document_id, page_number, text, source, confidence)
+                        \(pages.map { $0.confidence ?? .nan })::real[], \(pages.map(\.needsOCR))::boolean[])
+                 AS p(document_id, page_number, text, source, confidence, needs_ocr)
             """, logger: logger)
         let counts = Dictionary(grouping: pages, by: \.documentID).mapValues { Int32($0.count) }
         try await connection.query(
@@ -76,15 +84,15 @@ public struct ContentRepository: Sendable {
     public func pages(documentIDs: [UUID], orgID: UUID, on connection: PostgresConnection) async throws -> [PageRecord] {
         let rows = try await connection.query(
             """
-            SELECT document_id, page_number, text, source, confidence FROM pages
+            SELECT document_id, page_number, text, source, confidence, needs_ocr FROM pages
             WHERE org_id = \(orgID) AND document_id = ANY(\(documentIDs)::uuid[])
             ORDER BY document_id, page_number
             """, logger: logger)
         var pages: [PageRecord] = []
-        for try await (document, number, text, source, confidence) in rows.decode((UUID, Int32, String, String, Float?).self) {
+        for try await (document, number, text, source, confidence, needsOCR) in rows.decode((UUID, Int32, String, String, Float?, Bool).self) {
             pages.append(PageRecord(
                 documentID: document, number: Int(number), text: text, source: PageSource(rawValue: source) ?? .text,
-                confidence: confidence))
+                confidence: confidence, needsOCR: needsOCR))
         }
         return pages
     }

@@ -19,11 +19,12 @@ public struct VectorRepository: Sendable {
         if rows.documents.isEmpty { return }
         precondition(packed.count == rows.documents.count * dimension * 4)
         let width = Int32(dimension * 4)
+        let blob = ByteBuffer(bytes: packed)
         try await connection.query(
             """
             INSERT INTO chunk_vectors (document_id, chunk_index, org_id, model, dimension, embedding)
             SELECT r.document_id, r.chunk_index, \(orgID), \(model), \(Int32(dimension)),
-                   substring(\(packed)::bytea FROM ((r.ordinality - 1) * \(width) + 1)::int FOR \(width))
+                   substring(\(blob)::bytea FROM ((r.ordinality - 1) * \(width) + 1)::int FOR \(width))
             FROM unnest(\(rows.documents)::uuid[], \(rows.chunkIndexes)::int[]) WITH ORDINALITY AS r(document_id, chunk_index, ordinality)
             ORDER BY r.ordinality
             """, logger: logger)

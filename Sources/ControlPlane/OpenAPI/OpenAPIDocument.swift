@@ -1,0 +1,235 @@
+import Foundation
+
+/// The OpenAPI 3.1 description of every route, served at `GET /openapi.json`.
+///
+/// It is written here by hand, separately from the route registrations, and a test compares the two
+/// (`OpenAPITests`): a route added without its description — or described but never registered — fails
+/// the build's tests.
+enum OpenAPIDocument {
+    /// One operation: method, path template (as the router writes it) and what it takes and gives.
+    struct Operation {
+        enum Security { case none, bearer, signature }
+        let method: String
+        let path: String
+        let tag: String
+        let summary: String
+        var security: Security = .bearer
+        /// The permission of Permissions.md the route needs (organisation routes).
+        var permission: String? = nil
+        var request: [String: Any]? = nil
+        var responses: [(status: Int, description: String, schema: [String: Any]?)]
+        var query: [(name: String, description: String)] = []
+    }
+
+    static func ref(_ name: String) -> [String: Any] { ["$ref": "#/components/schemas/\(name)"] }
+    static func object(_ properties: [String: [String: Any]], required: [String] = []) -> [String: Any] {
+        ["type": "object", "properties": properties, "required": required, "additionalProperties": false]
+    }
+    static func array(_ items: [String: Any]) -> [String: Any] { ["type": "array", "items": items] }
+    static var string: [String: Any] { ["type": "string"] }
+    static var integer: [String: Any] { ["type": "integer"] }
+    static var uuid: [String: Any] { ["type": "string", "format": "uuid"] }
+    static var time: [String: Any] { ["type": "string", "format": "date-time"] }
+    static var email: [String: Any] { ["type": "string", "format": "email", "maxLength": 254] }
+    static var name: [String: Any] { ["type": "string", "minLength": 1, "maxLength": 200] }
+    static var role: [String: Any] { ["type": "string", "enum": ["owner", "admin", "member", "viewer"]] }
+    static func nullable(_ schema: [String: Any]) -> [String: Any] { ["oneOf": [schema, ["type": "null"]]] }
+
+    static var operations: [Operation] {
+        [
+            // System
+            Operation(method: "GET", path: "/healthz", tag: "system", summary: "The process is up", security: .none,
+                      responses: [(200, "ok", object(["status": string]))]),
+            Operation(method: "GET", path: "/readyz", tag: "system", summary: "PostgreSQL and RabbitMQ are reachable", security: .none,
+                      responses: [(200, "ready", object(["status": string, "checks": ["type": "object", "additionalProperties": string]])),
+                                  (503, "not ready", ref("Error"))]),
+            Operation(method: "GET", path: "/metrics", tag: "system", summary: "Prometheus metrics (text format)", security: .none,
+                      responses: [(200, "metrics", nil)]),
+            Operation(method: "GET", path: "/openapi.json", tag: "system", summary: "This document", security: .none,
+                      responses: [(200, "OpenAPI 3.1 document", ["type": "object"])]),
+            // Auth
+            Operation(method: "POST", path: "/v1/auth/register", tag: "auth", summary: "Create an account", security: .none,
+                      request: object(["email": email, "password": ["type": "string", "minLength": 10, "description": "10 characters to 72 bytes"], "name": name],
+                                      required: ["email", "password", "name"]),
+                      responses: [(201, "the account", ref("User")), (400, "invalid input", ref("Error")), (409, "e-mail taken", ref("Error"))]),
+            Operation(method: "POST", path: "/v1/auth/login", tag: "auth", summary: "Log in: an access token and a refresh token", security: .none,
+                      request: object(["email": email, "password": string], required: ["email", "password"]),
+                      responses: [(200, "tokens", ref("TokenPair")), (401, "wrong e-mail or password", ref("Error")),
+                                  (429, "too many failed logins (Retry-After)", ref("Error"))]),
+            Operation(method: "POST", path: "/v1/auth/refresh", tag: "auth", summary: "Rotate a refresh token for a new pair (reuse revokes the session)",
+                      security: .none, request: object(["refresh_token": string], required: ["refresh_token"]),
+                      responses: [(200, "tokens", ref("TokenPair")), (401, "invalid, expired or reused", ref("Error"))]),
+            Operation(method: "POST", path: "/v1/auth/logout", tag: "auth", summary: "End the session of a refresh token", security: .none,
+                      request: object(["refresh_token": string], required: ["refresh_token"]),
+                      responses: [(204, "logged out", nil)]),
+            Operation(method: "GET", path: "/v1/me", tag: "account", summary: "The caller's account and organisations",
+                      responses: [(200, "the account", ref("Me")), (401, "not logged in", ref("Error"))]),
+            Operation(method: "PATCH", path: "/v1/me", tag: "account", summary: "Change name or password (a new password ends other sessions)",
+                      request: object(["name": name, "password": string, "current_password": string]),
+                      responses: [(200, "the account", ref("Me")), (400, "invalid input", ref("Error")), (403, "wrong current password", ref("Error"))]),
+            // Organisations
+            Operation(method: "POST", path: "/v1/orgs", tag: "organizations", summary: "Create an organisation (the caller becomes owner)",
+                      request: object(["slug": ["type": "string", "pattern": "^[a-z0-9][a-z0-9-]{0,62}$"], "name": name], required: ["slug", "name"]),
+                      responses: [(201, "the organisation", ref("Organization")), (409, "slug taken", ref("Error"))]),
+            Operation(method: "GET", path: "/v1/orgs", tag: "organizations", summary: "The caller's organisations",
+                      responses: [(200, "organisations", object(["organizations": array(ref("Organization"))]))]),
+            Operation(method: "GET", path: "/v1/orgs/{org}", tag: "organizations", summary: "An organisation", permission: "organization.read",
+                      responses: [(200, "the organisation", ref("Organization")), (404, "no such organisation, or not a member", ref("Error"))]),
+            Operation(method: "PATCH", path: "/v1/orgs/{org}", tag: "organizations", summary: "Rename", permission: "organization.update",
+                      request: object(["name": name], required: ["name"]),
+                      responses: [(200, "the organisation", ref("Organization")), (403, "role too low", ref("Error"))]),
+            Operation(method: "DELETE", path: "/v1/orgs/{org}", tag: "organizations", summary: "Delete with everything it owns", permission: "organization.delete",
+                      responses: [(204, "deleted", nil), (403, "not an owner", ref("Error"))]),
+            Operation(method: "GET", path: "/v1/orgs/{org}/members", tag: "members", summary: "Members and roles", permission: "members.read",
+                      responses: [(200, "members", object(["members": array(ref("Member"))]))]),
+            Operation(method: "PATCH", path: "/v1/orgs/{org}/members/{user_id}", tag: "members", summary: "Change a member's role",
+                      permission: "members.manage", request: object(["role": role], required: ["role"]),
+                      responses: [(200, "the member", ref("Member")), (403, "role too low", ref("Error")), (409, "last owner", ref("Error"))]),
+            Operation(method: "DELETE", path: "/v1/orgs/{org}/members/{user_id}", tag: "members", summary: "Remove a member, or leave (own id)",
+                      permission: "members.manage",
+                      responses: [(204, "removed", nil), (409, "last owner", ref("Error"))]),
+            Operation(method: "POST", path: "/v1/orgs/{org}/invitations", tag: "invitations", summary: "Invite by e-mail (the token is returned once)",
+                      permission: "members.manage", request: object(["email": email, "role": role], required: ["email", "role"]),
+                      responses: [(201, "the invitation", ref("InvitationCreated")), (402, "no seat left", ref("Error")),
+                                  (409, "already a member", ref("Error"))]),
+            Operation(method: "GET", path: "/v1/orgs/{org}/invitations", tag: "invitations", summary: "Open invitations", permission: "members.manage",
+                      responses: [(200, "invitations", object(["invitations": array(ref("Invitation"))]))]),
+            Operation(method: "DELETE", path: "/v1/orgs/{org}/invitations/{id}", tag: "invitations", summary: "Revoke an invitation",
+                      permission: "members.manage", responses: [(204, "revoked", nil)]),
+            Operation(method: "POST", path: "/v1/invitations/{token}/accept", tag: "invitations", summary: "Accept an invitation (the invited address)",
+                      responses: [(200, "joined", object(["organization": ref("Organization"), "role": role])),
+                                  (402, "no seat left", ref("Error")), (403, "another address", ref("Error")),
+                                  (410, "accepted, revoked or expired", ref("Error"))]),
+            Operation(method: "POST", path: "/v1/orgs/{org}/api-keys", tag: "api-keys", summary: "Create an API key (the secret is returned once)",
+                      permission: "api_keys.manage",
+                      request: object(["name": name, "scopes": ["type": "array", "minItems": 1, "items": ["type": "string", "enum": ["read", "write", "admin"]]]],
+                                      required: ["name", "scopes"]),
+                      responses: [(201, "the key with its secret", ref("APIKey"))]),
+            Operation(method: "GET", path: "/v1/orgs/{org}/api-keys", tag: "api-keys", summary: "API keys (without secrets)", permission: "api_keys.manage",
+                      responses: [(200, "keys", object(["api_keys": array(ref("APIKey"))]))]),
+            Operation(method: "DELETE", path: "/v1/orgs/{org}/api-keys/{id}", tag: "api-keys", summary: "Revoke an API key (effective at once)",
+                      permission: "api_keys.manage", responses: [(204, "revoked", nil)]),
+            // Subscriptions
+            Operation(method: "GET", path: "/v1/plans", tag: "subscriptions", summary: "Plans and their limits", security: .none,
+                      responses: [(200, "plans", object(["plans": array(ref("Plan")), "default": string]))]),
+            Operation(method: "GET", path: "/v1/orgs/{org}/subscription", tag: "subscriptions", summary: "Plan, status, period and usage against each limit",
+                      permission: "subscription.read", responses: [(200, "the subscription", ref("Subscription"))]),
+            Operation(method: "PUT", path: "/v1/orgs/{org}/subscription", tag: "subscriptions", summary: "Change plan (refused below current usage)",
+                      permission: "subscription.manage", request: object(["plan": string], required: ["plan"]),
+                      responses: [(200, "the subscription", ref("Subscription")), (409, "the plan is below current usage", ref("Error"))]),
+            Operation(method: "POST", path: "/v1/billing/webhook", tag: "subscriptions",
+                      summary: "Billing provider events (X-Billing-Signature: sha256=<hex HMAC-SHA256 of the body>), idempotent on the event id",
+                      security: .signature,
+                      request: ["type": "object", "required": ["id", "type", "data"],
+                                "properties": ["id": string, "type": ["type": "string", "enum": ["subscription.updated", "subscription.canceled", "invoice.payment_failed", "invoice.paid"]],
+                                               "data": ["type": "object", "required": ["org"],
+                                                        "properties": ["org": string, "status": ["type": "string", "enum": ["active", "past_due", "canceled"]], "plan": string]]]],
+                      responses: [(200, "received", object(["received": ["type": "boolean"], "duplicate": ["type": "boolean"], "applied": ["type": "boolean"]])),
+                                  (401, "bad signature", ref("Error"))]),
+            Operation(method: "GET", path: "/v1/orgs/{org}/audit-log", tag: "audit", summary: "Audit entries, newest first", permission: "audit.read",
+                      responses: [(200, "a page", object(["entries": array(ref("AuditEntry")), "next_cursor": nullable(string)]))],
+                      query: [("action", "only this action"), ("actor", "a user or key id, or an e-mail / key prefix"),
+                              ("since", "ISO 8601, inclusive"), ("until", "ISO 8601, exclusive"), ("cursor", "next_cursor of the previous page"),
+                              ("limit", "1-200, default 50")]),
+            // Admin
+            Operation(method: "GET", path: "/v1/admin/orgs", tag: "admin", summary: "Every organisation (platform admins)",
+                      responses: [(200, "a page", object(["organizations": array(ref("Organization")), "next_cursor": nullable(string)]))],
+                      query: [("cursor", "the last slug of the previous page"), ("limit", "1-500, default 100")]),
+            Operation(method: "POST", path: "/v1/admin/orgs/{org}/suspend", tag: "admin", summary: "Suspend: the organisation can read but not add",
+                      responses: [(200, "the organisation", ref("Organization"))]),
+            Operation(method: "POST", path: "/v1/admin/orgs/{org}/unsuspend", tag: "admin", summary: "Lift a suspension",
+                      responses: [(200, "the organisation", ref("Organization"))]),
+            Operation(method: "GET", path: "/v1/admin/queues", tag: "admin", summary: "Per-stage queue figures",
+                      responses: [(200, "queues", object(["queues": array(ref("QueueStats"))])), (503, "broker unreachable", ref("Error"))]),
+            Operation(method: "POST", path: "/v1/admin/dlq/{stage}/replay", tag: "admin", summary: "Replay a stage's dead letters",
+                      responses: [(200, "replayed", object(["stage": string, "replayed": integer]))], query: [("limit", "at most this many, default 1000")]),
+            Operation(method: "DELETE", path: "/v1/admin/dlq/{stage}", tag: "admin", summary: "Purge a stage's dead letters",
+                      responses: [(200, "purged", object(["stage": string, "purged": integer]))]),
+        ]
+    }
+
+    static var schemas: [String: Any] {
+        [
+            "Error": object(["error": object(["code": string, "message": string, "request_id": string, "field": string],
+                                             required: ["code", "message", "request_id"])], required: ["error"]),
+            "User": object(["id": uuid, "email": email, "name": string, "is_platform_admin": ["type": "boolean"], "created_at": time]),
+            "Me": ["allOf": [ref("User"), ["type": "object", "properties": ["organizations": array(object(["slug": string, "name": string, "role": role]))]]]],
+            "TokenPair": object(["access_token": string, "refresh_token": string, "expires_in": integer, "token_type": string],
+                                required: ["access_token", "refresh_token", "expires_in"]),
+            "Organization": object(["id": uuid, "slug": string, "name": string, "status": ["type": "string", "enum": ["active", "suspended"]],
+                                    "plan": string, "subscription_status": ["type": "string", "enum": ["active", "past_due", "canceled"]],
+                                    "role": nullable(role), "created_at": time, "members": integer]),
+            "Member": object(["user_id": uuid, "email": email, "name": string, "role": role, "joined_at": time]),
+            "InvitationCreated": object(["id": uuid, "token": string, "email": email, "role": role, "expires_at": time]),
+            "Invitation": object(["id": uuid, "email": email, "role": role, "invited_by": nullable(uuid), "created_at": time, "expires_at": time]),
+            "APIKey": object(["id": uuid, "name": string, "prefix": string, "scopes": array(string), "secret": string, "created_at": time,
+                              "created_by": nullable(uuid), "last_used_at": nullable(time), "revoked_at": nullable(time)]),
+            "Plan": object(["name": string, "display_name": string, "price_cents_per_month": integer,
+                            "limits": ["type": "object", "additionalProperties": nullable(integer)]]),
+            "Subscription": object(["plan": string, "status": ["type": "string", "enum": ["active", "past_due", "canceled"]],
+                                    "period": object(["start": time, "end": time]),
+                                    "usage": ["type": "object", "additionalProperties": object(["used": nullable(integer), "limit": nullable(integer)])]]),
+            "AuditEntry": object(["id": string, "time": time, "actor": object(["type": string, "id": nullable(uuid), "label": nullable(string)]),
+                                  "action": string, "target": nullable(object(["type": string, "id": string])), "ip": nullable(string),
+                                  "user_agent": nullable(string), "request_id": nullable(string), "details": ["type": "object", "additionalProperties": string]]),
+            "QueueStats": object(["stage": string, "ready": integer, "unacked": integer, "consumers": integer, "retrying": integer, "dead_lettered": integer]),
+        ]
+    }
+
+    static func document() -> [String: Any] {
+        var paths: [String: [String: Any]] = [:]
+        for operation in operations {
+            var entry: [String: Any] = [
+                "summary": operation.summary,
+                "tags": [operation.tag],
+                "operationId": operation.method.lowercased() + operation.path.split(separator: "/").map {
+                    $0.trimmingCharacters(in: CharacterSet(charactersIn: "{}")).split(separator: "-").map { $0.capitalized }.joined()
+                        .replacingOccurrences(of: "_", with: "").replacingOccurrences(of: ".", with: "")
+                }.joined(),
+            ]
+            switch operation.security {
+            case .none: entry["security"] = [[String: Any]]()
+            case .bearer: entry["security"] = [["bearer": [String]()]]
+            case .signature: entry["security"] = [["billingSignature": [String]()]]
+            }
+            if let permission = operation.permission { entry["x-permission"] = permission }
+            var parameters: [[String: Any]] = operation.path.split(separator: "/").filter { $0.hasPrefix("{") }.map {
+                ["name": String($0.dropFirst().dropLast()), "in": "path", "required": true, "schema": string]
+            }
+            parameters += operation.query.map { ["name": $0.name, "in": "query", "required": false, "description": $0.description, "schema": string] }
+            if !parameters.isEmpty { entry["parameters"] = parameters }
+            if let request = operation.request {
+                entry["requestBody"] = ["required": true, "content": ["application/json": ["schema": request]]]
+            }
+            var responses: [String: Any] = [:]
+            for response in operation.responses {
+                var body: [String: Any] = ["description": response.description]
+                if let schema = response.schema { body["content"] = ["application/json": ["schema": schema]] }
+                responses[String(response.status)] = body
+            }
+            responses["default"] = ["description": "an error", "content": ["application/json": ["schema": ref("Error")]]]
+            entry["responses"] = responses
+            paths[operation.path, default: [:]][operation.method.lowercased()] = entry
+        }
+        return [
+            "openapi": "3.1.0",
+            "info": [
+                "title": "IntelliDocs control plane",
+                "version": "1.0.0",
+                "description": "Accounts, organisations, roles (see Permissions.md), subscriptions and quotas, audit log, platform administration. Every error is {\"error\": {\"code\", \"message\", \"request_id\"}}; every response carries X-Request-ID.",
+            ],
+            "paths": paths,
+            "components": [
+                "schemas": schemas,
+                "securitySchemes": [
+                    "bearer": ["type": "http", "scheme": "bearer", "description": "A JWT access token (POST /v1/auth/login) or an API key (idk_…)"],
+                    "billingSignature": ["type": "apiKey", "in": "header", "name": "X-Billing-Signature"],
+                ],
+            ],
+        ]
+    }
+
+    static let json: Data = {
+        (try? JSONSerialization.data(withJSONObject: document(), options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
+    }()
+}

@@ -198,7 +198,7 @@ struct BackboneTests {
         }
         let pipeline = try PipelineDefinition.load(path: repositoryRoot + "/pipelines/default.yml")
         try StageCatalog.validate(pipeline)
-        #expect(pipeline.stages.map(\.name) == ["ingest", "chunk", "index"])
+        #expect(pipeline.stages.map(\.name) == ["ingest", "ocr", "chunk", "embed", "index"])
         #expect(pipeline.stage(named: "chunk")?.retryQueues == ["chunk.retry.5s", "chunk.retry.30s", "chunk.retry.5m"])
     }
 }

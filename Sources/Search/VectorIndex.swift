@@ -114,8 +114,13 @@ public final class VectorIndex: Sendable {
                         code: .query,
                         message: "the organisation has more than \(limit) vectors, the in-memory index's limit; raise it or use an approximate index")
                 }
-                bytes.withUnsafeReadableBytes { raw in
-                    raw.withMemoryRebound(to: Float.self) { matrix.append(contentsOf: $0) }
+                // The bytes are not aligned for Float: copy them into the matrix's own storage.
+                let start = matrix.count
+                matrix.append(contentsOf: repeatElement(0, count: dimension))
+                matrix.withUnsafeMutableBytes { destination in
+                    bytes.withUnsafeReadableBytes { source in
+                        UnsafeMutableRawBufferPointer(rebasing: destination[(start * 4)...]).copyMemory(from: source)
+                    }
                 }
                 keys.append(ChunkKey(documentID: document, chunkIndex: chunk))
                 last = sequence

@@ -60,24 +60,26 @@ public final class SentenceEmbedder: Sendable {
     /// truncated, as the model was trained.
     ///
     /// - Parameter batchSize: texts in flight at once, split over the lanes; larger groups make larger
-    ///   matrix products but need more scratch memory (about 2.6 MB per 256-token text).
+    ///   matrix products but need more scratch memory (about 2.4 MB per 256-token text).
     public func embed(_ texts: [String], batchSize: Int = 32) -> [[Float]] {
         embed(tokenized: texts.map { tokenizer.encode($0, maxLength: configuration.maxSequenceLength) }, batchSize: batchSize)
     }
 
     /// `embed(_:batchSize:)` for texts already tokenised with `tokenizer` (for example to count tokens first).
-    /// Ids beyond `maxSequenceLength` positions are dropped.
+    /// A text longer than `maxSequenceLength` keeps its first `maxSequenceLength − 1` ids and its last (`[SEP]`).
     public func embed(tokenized: [TokenizedText], batchSize: Int = 32) -> [[Float]] {
         guard !tokenized.isEmpty else { return [] }
         let limit = configuration.maxSequenceLength
         let inputs = tokenized.map { text in
             text.count <= limit
                 ? text
-                : TokenizedText(ids: Array(text.ids.prefix(limit)), attentionMask: Array(text.attentionMask.prefix(limit)))
+                : TokenizedText(
+                    ids: text.ids.prefix(limit - 1) + text.ids.suffix(1),
+                    attentionMask: text.attentionMask.prefix(limit - 1) + text.attentionMask.suffix(1))
         }
-        // Longest first: similar lengths share a group, and the last groups to run are the short ones, so
-        // the lanes finish together.
-        let order = inputs.indices.sorted { inputs[$0].count > inputs[$1].count || (inputs[$0].count == inputs[$1].count && $0 < $1) }
+        // Longest first (ties in input order): similar lengths share a group, and the last groups to run
+        // are the short ones, so the lanes finish together.
+        let order = inputs.indices.sorted { (inputs[$0].count, $1) > (inputs[$1].count, $0) }
         let sorted = order.map { inputs[$0] }
         let lanes = min(threads, sorted.count)
         let groupSize = max(1, (max(1, batchSize) + lanes - 1) / lanes)

@@ -262,7 +262,8 @@ struct EmbedBench: AsyncParsableCommand {
         guard !passages.isEmpty else { throw CLIError("\(input) has no texts") }
         let texts = passages.map { ($0.title ?? "") + " " + $0.text }
         let embedder = try model.embedder(threads: threads)
-        let tokens = texts.reduce(0) { $0 + embedder.tokenizer.encode($1, maxLength: embedder.configuration.maxSequenceLength).count }
+        let maxLength = embedder.configuration.maxSequenceLength
+        let tokens = texts.reduce(0) { $0 + embedder.tokenizer.encode($1, maxLength: maxLength).count }
 
         _ = embedder.embed(Array(texts.prefix(256)), batchSize: batch)
         var times: [Double] = []
@@ -298,7 +299,7 @@ enum ProcessMemory {
         guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return (nil, nil) }
         func megabytes(_ field: String) -> Double? {
             guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix(field + ":") }),
-                let kilobytes = Double(line.dropFirst(field.count + 1).split(separator: " ").first ?? "")
+                let kilobytes = Double(line.dropFirst(field.count + 1).split(whereSeparator: \.isWhitespace).first ?? "")
             else { return nil }
             return (kilobytes / 1024 * 10).rounded() / 10
         }

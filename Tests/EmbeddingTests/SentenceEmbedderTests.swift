@@ -74,6 +74,16 @@ import Testing
         var all: [[[Float]]] { lock.withLock { vectors } }
     }
 
+    @Test func overlongTokenizedTextsAreCutLikeTexts() throws {
+        let embedder = try ModelFixture.requireEmbedder()
+        let text = Array(repeating: "embedding models read at most two hundred fifty six positions", count: 60).joined(separator: " ")
+        let long = embedder.tokenizer.encode(text, maxLength: 512)
+        #expect(long.count == 512)
+        let fromTokens = embedder.embed(tokenized: [long])[0]
+        let fromText = embedder.embed([text])[0]
+        #expect(cosine(fromTokens, fromText) > 0.999_999)
+    }
+
     @Test func emptyInputGivesNoVectors() throws {
         let embedder = try ModelFixture.requireEmbedder()
         #expect(embedder.embed([]).isEmpty)

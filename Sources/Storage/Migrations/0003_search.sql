@@ -85,3 +85,15 @@ ALTER TABLE chunks ADD COLUMN indexed boolean NOT NULL DEFAULT false;
 -- Free-form labels, set by API clients and workflows; search filters on them.
 ALTER TABLE documents ADD COLUMN tags text[] NOT NULL DEFAULT '{}';
 CREATE INDEX documents_tags ON documents USING gin (tags);
+
+-- Chunks indexed before this migration (keyword search through `tsv`) get their postings now, so an
+-- upgrade keeps every indexed document searchable.
+INSERT INTO chunk_terms (org_id, term, document_id, chunk_index, tf, chunk_length)
+SELECT org_id, term, document_id, chunk_index, tf, sum(tf) OVER (PARTITION BY document_id, chunk_index)
+FROM (
+    SELECT c.org_id, t.lexeme AS term, c.document_id, c.chunk_index, coalesce(array_length(t.positions, 1), 1) AS tf
+    FROM chunks c CROSS JOIN LATERAL unnest(to_tsvector('english', c.text)) AS t
+    WHERE c.tsv IS NOT NULL
+) postings
+ORDER BY term;
+UPDATE chunks SET indexed = true WHERE tsv IS NOT NULL;

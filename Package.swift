@@ -158,6 +158,7 @@ let package = Package(
             dependencies: [
                 "Pipeline", "Storage", "Blobs", "Extraction",
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

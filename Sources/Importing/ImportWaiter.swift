@@ -34,11 +34,13 @@ public struct ImportWaiter: Sendable {
         let deadline = timeout.map { clock.now + $0 }
         while true {
             var state = WaitProgress(total: ids.count)
-            if !ids.isEmpty {
-                let counts = try await documents.statusCounts(ids, orgID: orgID)
-                state.succeeded = counts[.succeeded] ?? 0
-                state.failed = counts[.failed] ?? 0
-                state.stages = try await imports.stageProgress(ids, orgID: orgID)
+            // Large imports are asked about in slices, so no single statement carries an unbounded array.
+            for start in stride(from: 0, to: ids.count, by: 5000) {
+                let slice = Array(ids[start..<min(start + 5000, ids.count)])
+                let counts = try await documents.statusCounts(slice, orgID: orgID)
+                state.succeeded += counts[.succeeded] ?? 0
+                state.failed += counts[.failed] ?? 0
+                for (stage, count) in try await imports.stageProgress(slice, orgID: orgID) { state.stages[stage, default: 0] += count }
             }
             report(state)
             if state.done { return state }

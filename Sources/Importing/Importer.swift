@@ -1,5 +1,6 @@
 public import Blobs
 public import Foundation
+import PostgresNIO
 public import Logging
 public import Pipeline
 public import Storage
@@ -82,7 +83,8 @@ public struct Importer: Sendable {
 
         func flush() async throws {
             if pendingItems.isEmpty { return }
-            let registrations = try await documents.register(pendingItems.map(\.0), orgID: organization.id, importID: importID)
+            let batch = pendingItems.map(\.0)
+            let registrations = try await retryingConflicts { try await documents.register(batch, orgID: organization.id, importID: importID) }
             var toPublish: [UUID] = []
             for (registration, item) in zip(registrations, pendingItems) {
                 documentIDs.append(registration.documentID)
@@ -199,7 +201,7 @@ public struct Importer: Sendable {
         let jobs = ids.map { Job(orgID: orgID, documentID: $0, stage: first.name) }
         let failures = await publisher.publish(jobs, to: first.queue)
         let confirmed = ids.enumerated().filter { failures[$0.offset] == nil }.map(\.element)
-        try await documents.markPublished(confirmed, orgID: orgID)
+        try await retryingConflicts { try await documents.markPublished(confirmed, orgID: orgID) }
         if let failure = failures.values.first {
             throw ImportError(
                 message: "the broker did not confirm \(failures.count) job(s) (\(failure)); run the same import again to resume")
@@ -212,6 +214,22 @@ public struct Importer: Sendable {
             if ids.isEmpty { return }
             try await publish(ids, orgID: orgID, documents: documents)
             counted(ids.count)
+        }
+    }
+}
+
+/// Runs `body` again when PostgreSQL aborted it as a deadlock or serialization conflict with the workers
+/// (both statements are idempotent), a few times with a short pause.
+func retryingConflicts<T>(_ body: () async throws -> T) async throws -> T {
+    var attempt = 0
+    while true {
+        do {
+            return try await body()
+        } catch let error as PSQLError {
+            let state = error.serverInfo?[.sqlState]
+            attempt += 1
+            guard state == "40P01" || state == "40001", attempt < 6 else { throw error }
+            try await Task.sleep(for: .milliseconds(20 * attempt))
         }
     }
 }

@@ -135,7 +135,12 @@ public struct DocumentRepository: Sendable {
     public func markPublished(_ ids: [UUID], orgID: UUID) async throws {
         if ids.isEmpty { return }
         try await database.client.query(
-            "UPDATE documents SET published_at = now() WHERE org_id = \(orgID) AND id = ANY(\(ids)::uuid[])",
+            """
+            UPDATE documents SET published_at = now()
+            WHERE id IN (
+                SELECT id FROM documents WHERE org_id = \(orgID) AND id = ANY(\(ids)::uuid[]) ORDER BY id FOR UPDATE
+            )
+            """,
             logger: database.logger)
     }
 

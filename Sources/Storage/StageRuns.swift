@@ -48,9 +48,16 @@ public struct StageRunRepository: Sendable {
         let status = isLastStage ? DocumentStatus.succeeded.rawValue : DocumentStatus.processing.rawValue
         try await connection.query(
             """
-            UPDATE documents d SET status = \(status), error = NULL, failed_stage = NULL, updated_at = now()
-            FROM unnest(\(documentIDs)::uuid[], \(orgIDs)::uuid[]) AS j(document_id, org_id)
-            WHERE d.id = j.document_id AND d.org_id = j.org_id AND d.status <> 'failed'
+            UPDATE documents SET status = \(status), error = NULL, failed_stage = NULL, updated_at = now()
+            WHERE id IN (
+                -- Rows are locked in id order, as every batch update of documents does, so concurrent
+                -- batches (workers, the importer) never deadlock on each other.
+                SELECT d.id FROM documents d
+                JOIN unnest(\(documentIDs)::uuid[], \(orgIDs)::uuid[]) AS j(document_id, org_id)
+                  ON d.id = j.document_id AND d.org_id = j.org_id
+                WHERE d.status <> 'failed'
+                ORDER BY d.id FOR UPDATE OF d
+            )
             """, logger: logger)
     }
 

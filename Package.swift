@@ -126,7 +126,7 @@ let package = Package(
         .target(
             name: "Stages",
             dependencies: [
-                "Pipeline", "Storage", "Blobs", "Extraction", "Chunking", "Search", "Broker", "OCR", "Embedding",
+                "Pipeline", "Storage", "Blobs", "Extraction", "Chunking", "Similarity", "Search", "Broker", "OCR", "Embedding",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -151,6 +151,10 @@ let package = Package(
         ),
         .target(
             name: "Chunking",
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Similarity",
             swiftSettings: swiftSettings
         ),
         .target(
@@ -224,7 +228,7 @@ let package = Package(
             name: "IntelliDocsTests",
             dependencies: [
                 "Broker", "Storage", "Blobs", "Pipeline", "Stages", "Search", "Settings", "Extraction",
-                "Chunking", "Importing", "OCR", "Embedding",
+                "Chunking", "Similarity", "Importing", "OCR", "Embedding",
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -32,6 +32,9 @@ public struct ImportResult: Sendable {
     public let sourcePaths: [UUID: String]
     public let progress: ImportProgress
     public let skipped: [SkippedFile]
+    /// Set when the organisation's plan stopped the import: the files from there on are in `skipped`
+    /// with this reason; the documents registered before it are imported as usual.
+    public let quotaRefusal: QuotaError?
 }
 
 /// Bulk import: sources → blob store → `documents` rows → first-stage jobs published with confirms.
@@ -50,6 +53,9 @@ public struct Importer: Sendable {
     public var maxFileBytes = 512 << 20
     /// Documents registered per statement.
     public var batchSize = 250
+    /// The organisation's plan limits, charged in the transaction that registers documents (as the HTTP
+    /// API does); nil imports without quotas (tests of the pipeline alone).
+    public var quotas: QuotaService?
 
     public init(database: Database, blobs: any BlobStore, publisher: JobPublisher, pipeline: PipelineDefinition, logger: Logger) {
         self.database = database
@@ -70,7 +76,19 @@ public struct Importer: Sendable {
         let (importID, resumed) = try await imports.begin(orgID: organization.id, key: key)
         if resumed { logger.info("resuming an interrupted import", metadata: ["import_id": "\(importID)"]) }
 
+        // A suspended organisation or a canceled subscription refuses the whole import up front; the
+        // plan's per-file limit applies to every file.
+        var fileLimit = (bytes: maxFileBytes, reason: "the import limit")
+        if let quotas {
+            let standing = try await database.withConnection { try await quotas.standing(orgID: organization.id, on: $0) }
+            try QuotaService.ensureCanAdd(standing)
+            if let planLimit = standing.plan.limits.maxFileBytes, planLimit < fileLimit.bytes {
+                fileLimit = (planLimit, "plan '\(standing.plan.name)''s max_file_bytes; upgrade the plan to import it")
+            }
+        }
+
         var progress = ImportProgress()
+        var quotaRefusal: QuotaError?
         // 1. Jobs an interrupted run stored but never got confirmed.
         try await publishUnpublished(orgID: organization.id, documents: documents) { progress.published += $0; report(progress) }
 
@@ -83,10 +101,30 @@ public struct Importer: Sendable {
 
         func flush() async throws {
             if pendingItems.isEmpty { return }
-            let batch = pendingItems.map(\.0)
-            let registrations = try await retryingConflicts { try await documents.register(batch, orgID: organization.id, importID: importID) }
+            var registered = pendingItems
+            var registrations: [Registration]
+            do {
+                registrations = try await register(registered.map(\.0), orgID: organization.id, importID: importID, documents: documents)
+            } catch let refusal as QuotaError {
+                // The batch crosses a limit: register one file at a time up to it, then stop.
+                registrations = []
+                registered = []
+                for item in pendingItems where quotaRefusal == nil {
+                    do {
+                        registrations += try await register([item.0], orgID: organization.id, importID: importID, documents: documents)
+                        registered.append(item)
+                    } catch let refusal as QuotaError {
+                        quotaRefusal = refusal
+                    }
+                }
+                quotaRefusal = quotaRefusal ?? refusal
+                for item in pendingItems.dropFirst(registered.count) {
+                    skipped.append(SkippedFile(path: item.1, reason: "\(quotaRefusal!)"))
+                    progress.skipped += 1
+                }
+            }
             var toPublish: [UUID] = []
-            for (registration, item) in zip(registrations, pendingItems) {
+            for (registration, item) in zip(registrations, registered) {
                 documentIDs.append(registration.documentID)
                 sourcePaths[registration.documentID] = item.1
                 if registration.duplicate {
@@ -110,8 +148,13 @@ public struct Importer: Sendable {
             progress.skipped = skipped.count
             report(progress)
             for item in items {
+                if let quotaRefusal {
+                    skipped.append(SkippedFile(path: item.displayPath, reason: "\(quotaRefusal)"))
+                    progress.skipped += 1
+                    continue
+                }
                 do {
-                    pendingItems.append(try await store(item))
+                    pendingItems.append(try await store(item, fileLimit: fileLimit))
                 } catch {
                     skipped.append(SkippedFile(path: item.displayPath, reason: "\(error)"))
                     progress.skipped += 1
@@ -123,6 +166,11 @@ public struct Importer: Sendable {
                 let corpus = try BEIRCorpus(path: path)
                 try await corpus.forEachLine { number, line in
                     progress.found += 1
+                    if let quotaRefusal {
+                        skipped.append(SkippedFile(path: "\(corpus.file):\(number)", reason: "\(quotaRefusal)"))
+                        progress.skipped += 1
+                        return
+                    }
                     do {
                         let record = try BEIRCorpus.parse(line, number: number)
                         let key = try await blobs.put(line)
@@ -145,11 +193,29 @@ public struct Importer: Sendable {
         report(progress)
         return ImportResult(
             importID: importID, resumed: resumed, documentIDs: documentIDs, sourcePaths: sourcePaths, progress: progress,
-            skipped: skipped)
+            skipped: skipped, quotaRefusal: quotaRefusal)
+    }
+
+    /// Registers documents and charges the new ones to the organisation's plan in one transaction: if
+    /// the plan refuses (a thrown `QuotaError`), nothing of the batch is registered.
+    private func register(_ batch: [NewDocument], orgID: UUID, importID: UUID, documents: DocumentRepository) async throws -> [Registration] {
+        try await retryingConflicts {
+            try await database.inTransaction { connection in
+                let registrations = try await documents.register(batch, orgID: orgID, importID: importID, on: connection)
+                if let quotas {
+                    let added = zip(registrations, batch).filter { $0.0.inserted }.map(\.1)
+                    if !added.isEmpty {
+                        let delta = UsageDelta(documents: added.count, storageBytes: added.reduce(0) { $0 + $1.sizeBytes })
+                        try await quotas.consume(delta, orgID: orgID, on: connection)
+                    }
+                }
+                return registrations
+            }
+        }
     }
 
     /// Stores one source's bytes and describes it; throws a readable reason for a file to skip.
-    private func store(_ item: SourceItem) async throws -> (NewDocument, String) {
+    private func store(_ item: SourceItem, fileLimit: (bytes: Int, reason: String)) async throws -> (NewDocument, String) {
         switch item {
         case .file(let path, let relative):
             let attributes: [FileAttributeKey: Any]
@@ -159,8 +225,8 @@ public struct Importer: Sendable {
                 throw ImportError(message: "cannot read the file's attributes; check that it exists and is readable")
             }
             let size = (attributes[.size] as? NSNumber)?.intValue ?? 0
-            if size > maxFileBytes {
-                throw ImportError(message: "the file is \(size) bytes, over the \(maxFileBytes)-byte import limit")
+            if size > fileLimit.bytes {
+                throw ImportError(message: "the file is \(size) bytes, over the \(fileLimit.bytes)-byte limit of \(fileLimit.reason)")
             }
             guard FileManager.default.isReadableFile(atPath: path) else {
                 throw ImportError(message: "the file is not readable; check its permissions")
@@ -168,7 +234,7 @@ public struct Importer: Sendable {
             let key = try await blobs.put(fileAt: path)
             return (describe(relative: relative, path: path, size: size, key: key), path)
         case .zipEntry(let archive, let entry, let relative):
-            let bytes = try ZipReader.read(archive: archive, entry: entry, maxBytes: maxFileBytes)
+            let bytes = try ZipReader.read(archive: archive, entry: entry, maxBytes: fileLimit.bytes)
             let key = try await blobs.put(bytes)
             return (describe(relative: relative, path: "\(archive)!\(entry)", size: bytes.count, key: key), "\(archive)!\(entry)")
         }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Broker
+import ControlPlane
 import Foundation
 import Pipeline
 import Storage
@@ -50,15 +51,26 @@ struct OrgCommand: AsyncParsableCommand {
         @OptionGroup var options: GlobalOptions
         @Argument(help: "Slug: lower-case letters, digits and '-'.") var slug: String
         @Option(help: "Display name (default: the slug).") var name: String?
+        @Option(help: "Subscription plan from the plans file (INTELLIDOCS_PLANS; default: its default plan).") var plan: String?
         @Flag(help: "Print the organisation as JSON.") var json = false
 
         func run() async throws {
             try await Services.with(options) { services in
+                let plans = try PlanCatalog.load(path: services.settings.plansPath)
+                let chosen = try plan.map { name in
+                    guard let found = plans.plan(named: name) else {
+                        throw CLIError("plan '\(name)' is not in \(services.settings.plansPath) (it has: \(plans.plans.map(\.name).joined(separator: ", ")))")
+                    }
+                    return found
+                } ?? plans.defaultPlan
                 let organization = try await OrganizationRepository(services.database).create(slug: slug, name: name ?? slug)
+                try await services.database.withConnection { connection in
+                    try await SubscriptionRepository(logger: services.logger).setPlan(orgID: organization.id, plan: chosen.name, on: connection)
+                }
                 if json {
                     try printJSON(organization)
                 } else {
-                    print("created organisation \(organization.slug) (\(organization.id))")
+                    print("created organisation \(organization.slug) (\(organization.id)) on plan \(chosen.name)")
                 }
             }
         }

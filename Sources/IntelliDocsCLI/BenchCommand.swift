@@ -2,8 +2,10 @@ import ArgumentParser
 import Foundation
 import Importing
 import Pipeline
+import Search
 import ServiceLifecycle
 import Storage
+import Synchronization
 
 struct SampleCorpusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -19,7 +21,7 @@ struct SampleCorpusCommand: AsyncParsableCommand {
 }
 
 struct Bench: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Benchmarks that print JSON.", subcommands: [ImportBench.self, OCRBench.self, EmbedBench.self])
+    static let configuration = CommandConfiguration(abstract: "Benchmarks that print JSON.", subcommands: [ImportBench.self, SearchBench.self, OCRBench.self, EmbedBench.self])
 
     struct ImportBench: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -80,4 +82,90 @@ struct Bench: AsyncParsableCommand {
             }
         }
     }
+
+    struct SearchBench: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "search",
+            abstract: "Search latency under load: N clients run the queries in turn for S seconds; print qps and p50/p95/p99.",
+            discussion: "The first pass over the queries (at most 50) warms the caches (vector index, PostgreSQL) and is not measured.")
+        @OptionGroup var options: GlobalOptions
+        @Option(help: "Organisation slug.") var org: String
+        @Option(help: "queries.jsonl ({\"_id\", \"text\"} per line).") var queries: String
+        @Option(help: "hybrid, keyword or semantic (default: hybrid when the model is configured, else keyword).") var mode: SearchMode?
+        @Option(help: "Clients searching at once.") var concurrency = 16
+        @Option(help: "Seconds to measure.") var seconds = 20
+        @Option(help: "Results per query.") var limit = 10
+        @Flag(help: "Print {\"queries\", \"qps\", \"p50_ms\", \"p95_ms\", \"p99_ms\"} as JSON.") var json = false
+
+        struct Result: Encodable {
+            let queries: Int
+            let qps: Double
+            let p50: Double
+            let p95: Double
+            let p99: Double
+            enum CodingKeys: String, CodingKey { case queries, qps, p50 = "p50_ms", p95 = "p95_ms", p99 = "p99_ms" }
+        }
+
+        func validate() throws {
+            if concurrency < 1 { throw ValidationError("--concurrency must be at least 1") }
+            if seconds < 1 { throw ValidationError("--seconds must be at least 1") }
+            if limit < 1 || limit > 100 { throw ValidationError("--limit must be between 1 and 100") }
+        }
+
+        func run() async throws {
+            let texts = try BEIRFiles.queries(path: queries).map(\.text)
+            guard !texts.isEmpty else { throw CLIError("\(queries) holds no queries") }
+            try await Services.with(options, label: "intellidocs.bench") { services in
+                let organization = try await services.organization(org)
+                let service = try await services.searchService()
+                let mode = mode ?? (service.hasSemanticLeg ? .hybrid : .keyword)
+                let limit = limit
+                let orgID = organization.id
+                for text in texts.prefix(50) {
+                    _ = try await service.search(SearchRequest(query: text, mode: mode, limit: limit), orgID: orgID)
+                }
+                let next = QueryCursor()
+                let clock = ContinuousClock()
+                let deadline = clock.now + .seconds(seconds)
+                let started = clock.now
+                let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
+                    for _ in 0..<concurrency {
+                        group.addTask {
+                            var mine: [Double] = []
+                            while clock.now < deadline {
+                                let index = next.take() % texts.count
+                                let begin = clock.now
+                                _ = try await service.search(SearchRequest(query: texts[index], mode: mode, limit: limit), orgID: orgID)
+                                mine.append((clock.now - begin) / .milliseconds(1))
+                            }
+                            return mine
+                        }
+                    }
+                    var all: [Double] = []
+                    for try await part in group { all += part }
+                    return all.sorted()
+                }
+                let elapsed = (clock.now - started) / .seconds(1)
+                func percentile(_ p: Double) -> Double {
+                    guard !latencies.isEmpty else { return 0 }
+                    let rank = Int((p * Double(latencies.count)).rounded(.up)) - 1
+                    return (latencies[min(max(rank, 0), latencies.count - 1)] * 10).rounded() / 10
+                }
+                let result = Result(
+                    queries: latencies.count, qps: (Double(latencies.count) / elapsed * 10).rounded() / 10,
+                    p50: percentile(0.50), p95: percentile(0.95), p99: percentile(0.99))
+                if json {
+                    try printJSON(result)
+                } else {
+                    print("\(mode.rawValue), \(concurrency) clients, \(result.queries) queries in \(String(format: "%.1f", elapsed)) s: \(result.qps) qps, p50 \(result.p50) ms, p95 \(result.p95) ms, p99 \(result.p99) ms")
+                }
+            }
+        }
+    }
+}
+
+/// Hands out query numbers to the benchmark's clients, in turn.
+private final class QueryCursor: Sendable {
+    private let next = Atomic<Int>(0)
+    func take() -> Int { next.add(1, ordering: .relaxed).oldValue }
 }

@@ -1,5 +1,6 @@
 public import ArgumentParser
 import Blobs
+import ControlPlane
 import Foundation
 import Importing
 import Pipeline
@@ -41,11 +42,14 @@ struct Import: AsyncParsableCommand {
         try await Services.with(options, label: "intellidocs.import") { services in
             let organization = try await services.organization(org)
             let blobs = try services.blobStore()
+            // The same plans and quotas as the HTTP API: documents and storage are charged as they register.
+            let quotas = QuotaService(plans: try PlanCatalog.load(path: services.settings.plansPath), logger: services.logger)
             let result = try await services.withBroker(name: "intellidocs import") { broker in
                 try await Topology.apply(services.pipelineDefinition, broker: broker)
-                let importer = Importer(
+                var importer = Importer(
                     database: services.database, blobs: blobs, publisher: JobPublisher(broker: broker),
                     pipeline: services.pipelineDefinition, logger: services.logger)
+                importer.quotas = quotas
                 return try await importer.run(paths: paths, organization: organization, format: format) { p in
                     progress.update("found \(p.found)  stored \(p.stored)  duplicates \(p.duplicates)  published \(p.published)  skipped \(p.skipped)")
                 }
@@ -82,6 +86,11 @@ struct Import: AsyncParsableCommand {
                 if !wait { print("follow progress with `intellidocs stats --org \(org)`; workers run with `intellidocs run`") }
                 for skip in result.skipped.prefix(20) { print("skipped \(skip.path): \(skip.reason)") }
                 if result.skipped.count > 20 { print("… and \(result.skipped.count - 20) more (use --report FILE.csv)") }
+            }
+            if let refusal = result.quotaRefusal {
+                // Exit non-zero: the import is incomplete. Running it again after an upgrade (or in the next
+                // period) resumes it; the files already imported count as duplicates.
+                throw CLIError("the import stopped at the organisation's plan: \(refusal); the files from there on were not imported (listed with --report FILE.csv); run the same import again once the plan allows more")
             }
         }
     }

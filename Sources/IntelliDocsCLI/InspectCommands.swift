@@ -16,6 +16,7 @@ struct SearchCommand: AsyncParsableCommand {
     @Option(help: "Number of results (1-100).") var limit = 10
     @Option(help: "Only documents carrying all these tags (repeatable).") var tag: [String] = []
     @Option(help: "Only documents of these MIME types (repeatable).") var mimeType: [String] = []
+    @Flag(help: "Leave out near duplicates of older documents (the older one stands for them).") var collapseDuplicates = false
     @Flag(help: "Print {\"query\", \"results\": [...]} as JSON.") var json = false
 
     struct Output: Encodable {
@@ -29,7 +30,7 @@ struct SearchCommand: AsyncParsableCommand {
             let organization = try await services.organization(org)
             let service = try await services.searchService()
             let mode = mode ?? (service.hasSemanticLeg ? .hybrid : .keyword)
-            let filters = SearchFilters(tags: tag, mimeTypes: mimeType)
+            let filters = SearchFilters(tags: tag, mimeTypes: mimeType, collapseNearDuplicates: collapseDuplicates)
             let results = try await service.search(
                 SearchRequest(query: query, mode: mode, limit: limit, filters: filters), orgID: organization.id).results
             if json {
@@ -167,7 +168,7 @@ struct Stats: AsyncParsableCommand {
                 try printJSON(stats)
             } else {
                 let d = stats.documents
-                print("documents: \(d.total) (succeeded \(d.succeeded), failed \(d.failed), in progress \(d.inProgress)); pages: \(stats.pages); chunks: \(stats.chunks)")
+                print("documents: \(d.total) (succeeded \(d.succeeded), failed \(d.failed), in progress \(d.inProgress)); pages: \(stats.pages); chunks: \(stats.chunks); near duplicates: \(stats.nearDuplicates)")
             }
         }
     }

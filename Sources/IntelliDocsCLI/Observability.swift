@@ -13,17 +13,26 @@ enum Observability {
     private static let bootstrapped = Mutex(false)
 
     /// Bootstraps swift-metrics with Prometheus and swift-log with the chosen format; idempotent.
+    /// `INTELLIDOCS_METRICS=off` leaves swift-metrics on its no-op backend: nothing is recorded, which is
+    /// how `deploy/local/bench-scale` measures what monitoring costs.
     static func bootstrap() {
         let first = bootstrapped.withLock { done in
             defer { done = true }
             return !done
         }
         guard first else { return }
-        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        if !metricsDisabled {
+            MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        }
         let json = ProcessInfo.processInfo.environment["INTELLIDOCS_LOG_FORMAT"]?.lowercased() == "json"
         LoggingSystem.bootstrap { label in
             json ? JSONLogHandler(label: label) as any LogHandler : StreamLogHandler.standardError(label: label) as any LogHandler
         }
+    }
+
+    /// Whether `INTELLIDOCS_METRICS` turns metric recording off (`off`, `false` or `0`).
+    static var metricsDisabled: Bool {
+        ["off", "false", "0"].contains(ProcessInfo.processInfo.environment["INTELLIDOCS_METRICS"]?.lowercased() ?? "")
     }
 
     /// The Prometheus text exposition of every metric.

@@ -39,6 +39,7 @@ struct KeywordRetriever: Sendable {
               AND (cardinality(\(filters.mimeTypes)::text[]) = 0 OR d.mime_type = ANY(\(filters.mimeTypes)::text[]))
               AND (\(filters.createdAfter)::timestamptz IS NULL OR d.created_at >= \(filters.createdAfter)::timestamptz)
               AND (\(filters.createdBefore)::timestamptz IS NULL OR d.created_at < \(filters.createdBefore)::timestamptz)
+              AND (NOT \(filters.collapseNearDuplicates) OR d.near_duplicate_of IS NULL)
             ORDER BY h.score DESC, h.document_id, h.chunk_index
             LIMIT \(limit)
             """, logger: database.logger)

@@ -14,17 +14,35 @@ public struct SearchFilters: Sendable, Codable, Equatable {
     public var mimeTypes: [String] = []
     public var createdAfter: Date?
     public var createdBefore: Date?
+    /// Leave out documents marked as near duplicates of an older one: the older one stands for them.
+    public var collapseNearDuplicates = false
 
-    public init(documentIDs: [UUID] = [], tags: [String] = [], mimeTypes: [String] = [], createdAfter: Date? = nil, createdBefore: Date? = nil) {
+    public init(
+        documentIDs: [UUID] = [], tags: [String] = [], mimeTypes: [String] = [], createdAfter: Date? = nil, createdBefore: Date? = nil,
+        collapseNearDuplicates: Bool = false
+    ) {
         self.documentIDs = documentIDs
         self.tags = tags
         self.mimeTypes = mimeTypes
         self.createdAfter = createdAfter
         self.createdBefore = createdBefore
+        self.collapseNearDuplicates = collapseNearDuplicates
     }
 
     enum CodingKeys: String, CodingKey {
         case documentIDs = "document_ids", tags, mimeTypes = "mime_types", createdAfter = "created_after", createdBefore = "created_before"
+        case collapseNearDuplicates = "collapse_near_duplicates"
+    }
+
+    /// Every key is optional: `{}` means no filter.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        documentIDs = try container.decodeIfPresent([UUID].self, forKey: .documentIDs) ?? []
+        tags = try container.decodeIfPresent([String].self, forKey: .tags) ?? []
+        mimeTypes = try container.decodeIfPresent([String].self, forKey: .mimeTypes) ?? []
+        createdAfter = try container.decodeIfPresent(Date.self, forKey: .createdAfter)
+        createdBefore = try container.decodeIfPresent(Date.self, forKey: .createdBefore)
+        collapseNearDuplicates = try container.decodeIfPresent(Bool.self, forKey: .collapseNearDuplicates) ?? false
     }
 }
 

@@ -172,6 +172,7 @@ public struct SemanticLeg: SemanticRetrieving {
               AND (cardinality(\(filters.mimeTypes)::text[]) = 0 OR d.mime_type = ANY(\(filters.mimeTypes)::text[]))
               AND (\(filters.createdAfter)::timestamptz IS NULL OR d.created_at >= \(filters.createdAfter)::timestamptz)
               AND (\(filters.createdBefore)::timestamptz IS NULL OR d.created_at < \(filters.createdBefore)::timestamptz)
+              AND (NOT \(filters.collapseNearDuplicates) OR d.near_duplicate_of IS NULL)
             """, logger: database.logger)
         var ids = Set<UUID>()
         for try await id in rows.decode(UUID.self) { ids.insert(id) }

@@ -11,10 +11,12 @@ import Storage
 /// Options (pipeline file): `max_tokens` (default 200), `overlap` (default 30), `measure`: `wordpiece`
 /// (exact: the embedding model's own tokenizer, so every chunk fits the model — use max_tokens ≤ 254, the
 /// model's 256 positions less [CLS] and [SEP]) or `approximate` (default; a fast word/punctuation count
-/// for pipelines without the model).
+/// for pipelines without the model); `near_duplicates` (default `true`: mark documents whose text is at
+/// least `near_duplicate_threshold`, default 0.9, similar to an older one; see `NearDuplicateDetector`).
 public struct ChunkStage: Stage {
     public let name = "chunk"
     let chunker: Chunker
+    let nearDuplicates: NearDuplicateDetector?
 
     public init(options: [String: String] = [:], tokenizer: WordPieceTokenizer? = nil) throws(PipelineError) {
         func number(_ key: String, default value: Int) throws(PipelineError) -> Int {
@@ -23,6 +25,11 @@ public struct ChunkStage: Stage {
                 throw PipelineError(code: .invalidDefinition, message: "chunk option \(key) must be a whole number, got '\(text)'")
             }
             return number
+        }
+        let known: Set = ["max_tokens", "overlap", "measure", "near_duplicates", "near_duplicate_threshold"]
+        if let unknown = options.keys.sorted().first(where: { !known.contains($0) }) {
+            throw PipelineError(
+                code: .invalidDefinition, message: "chunk option '\(unknown)' is unknown (known: \(known.sorted().joined(separator: ", ")))")
         }
         let maxTokens = try number("max_tokens", default: 200)
         let overlap = try number("overlap", default: 30)
@@ -47,11 +54,24 @@ public struct ChunkStage: Stage {
             throw PipelineError(code: .invalidDefinition, message: "chunk option measure must be wordpiece or approximate, got '\(other)'")
         }
         self.chunker = Chunker(options: ChunkingOptions(maxSize: maxTokens, overlap: overlap), measure: measure)
+        switch options["near_duplicates"] ?? "true" {
+        case "true", "on", "yes":
+            let text = options["near_duplicate_threshold"] ?? "0.9"
+            guard let threshold = Double(text), threshold > 0, threshold <= 1 else {
+                throw PipelineError(code: .invalidDefinition, message: "chunk option near_duplicate_threshold must be a number in (0, 1], got '\(text)'")
+            }
+            self.nearDuplicates = NearDuplicateDetector(threshold: threshold)
+        case "false", "off", "no":
+            self.nearDuplicates = nil
+        case let other:
+            throw PipelineError(code: .invalidDefinition, message: "chunk option near_duplicates must be true or false, got '\(other)'")
+        }
     }
 
     public struct Output: Sendable {
         let orgID: UUID
         let chunks: [ChunkRecord]
+        let fingerprint: NearDuplicateDetector.Fingerprint?
     }
 
     public func prepare(_ jobs: [Job], context: StageContext) async -> [Result<Output, StageFailure>] {
@@ -76,11 +96,14 @@ public struct ChunkStage: Stage {
             if chunks.isEmpty {
                 return .failure(.permanent("the document's pages hold no text to chunk"))
             }
-            return .success(Output(orgID: job.orgID, chunks: chunks.map {
-                ChunkRecord(
-                    documentID: job.documentID, index: $0.index, page: $0.page, endPage: $0.endPage,
-                    startOffset: $0.startOffset, endOffset: $0.endOffset, text: $0.text)
-            }))
+            return .success(Output(
+                orgID: job.orgID,
+                chunks: chunks.map {
+                    ChunkRecord(
+                        documentID: job.documentID, index: $0.index, page: $0.page, endPage: $0.endPage,
+                        startOffset: $0.startOffset, endOffset: $0.endOffset, text: $0.text)
+                },
+                fingerprint: nearDuplicates?.fingerprint(pages: pages.map(\.text))))
         }
     }
 
@@ -89,6 +112,11 @@ public struct ChunkStage: Stage {
         for (orgID, items) in Dictionary(grouping: results, by: \.output.orgID) {
             try await content.replaceChunks(
                 items.flatMap(\.output.chunks), documentIDs: items.map(\.job.documentID), orgID: orgID, on: connection)
+            if let nearDuplicates {
+                try await nearDuplicates.record(
+                    items.compactMap { item in item.output.fingerprint.map { (item.job.documentID, $0) } }, orgID: orgID,
+                    on: connection, logger: context.logger)
+            }
         }
     }
 }

@@ -44,7 +44,7 @@ public struct EmbedStage: Stage {
                     let rows = try await connection.query(
                         """
                         SELECT document_id, chunk_index, text FROM chunks
-                        WHERE org_id = \(orgID) AND document_id = ANY(\(orgJobs.map(\.documentID))::uuid[])
+                        WHERE org_id IS NOT DISTINCT FROM \(orgID) AND document_id = ANY(\(orgJobs.map(\.documentID))::uuid[])
                         ORDER BY document_id, chunk_index
                         """, logger: context.logger)
                     for try await (document, index, text) in rows.decode((UUID, Int32, String).self) {
@@ -87,6 +87,10 @@ public struct EmbedStage: Stage {
             try await VectorRepository(logger: context.logger).replace(
                 documentIDs: items.map(\.job.documentID), rows: (documents, indexes), packed: bytes,
                 model: SentenceEmbedder.modelName, dimension: embedder.dimension, orgID: orgID, on: connection)
+            // Metered in the same transaction: chunks embedded count once per successful run.
+            if !indexes.isEmpty {
+                try await UsageRepository(logger: context.logger).record(UsageDelta(chunks: indexes.count), orgID: orgID, on: connection)
+            }
         }
     }
 

@@ -187,8 +187,12 @@ public struct OCRStage: Stage {
 
     public func write(_ results: [(job: Job, output: Output)], on connection: PostgresConnection, context: StageContext) async throws {
         let content = ContentRepository(logger: context.logger)
+        let usage = UsageRepository(logger: context.logger)
         for (orgID, items) in Dictionary(grouping: results, by: \.output.orgID) {
-            try await content.storeOCRText(items.flatMap(\.output.pages), orgID: orgID, on: connection)
+            let pages = items.flatMap(\.output.pages)
+            try await content.storeOCRText(pages, orgID: orgID, on: connection)
+            // Metered in the same transaction: pages OCR'd count once per successful run.
+            if !pages.isEmpty { try await usage.record(UsageDelta(pages: pages.count), orgID: orgID, on: connection) }
         }
     }
 }

@@ -23,7 +23,7 @@ extension ContentRepository {
         let rows = try await connection.query(
             """
             SELECT document_id, page_number FROM pages
-            WHERE org_id = \(orgID) AND document_id = ANY(\(documentIDs)::uuid[]) AND needs_ocr
+            WHERE org_id IS NOT DISTINCT FROM \(orgID) AND document_id = ANY(\(documentIDs)::uuid[]) AND needs_ocr
             ORDER BY document_id, page_number
             """, logger: logger)
         var pages: [UUID: [Int]] = [:]

@@ -55,13 +55,18 @@ public struct ChunkRecord: Sendable, Equatable {
 
 /// Pages and chunks. Writes replace whatever an earlier attempt left for the same documents, so a stage
 /// that runs twice for a document leaves exactly one set of results (the idempotency recipe).
+///
+/// Statements about a batch of documents find rows by document id and check the organisation with
+/// `org_id IS NOT DISTINCT FROM $1`, which no index serves. With a plain `org_id = $1` the planner, whose
+/// statistics often think a new organisation has almost no rows, walked that organisation's whole index
+/// prefix instead: 49 ms per 100-document batch at 20,000 documents, the slowest statement of an import.
 public struct ContentRepository: Sendable {
     let logger: Logger
     public init(logger: Logger) { self.logger = logger }
 
     public func replacePages(_ pages: [PageRecord], documentIDs: [UUID], orgID: UUID, on connection: PostgresConnection) async throws {
         try await connection.query(
-            "DELETE FROM pages WHERE org_id = \(orgID) AND document_id = ANY(\(documentIDs)::uuid[])", logger: logger)
+            "DELETE FROM pages WHERE org_id IS NOT DISTINCT FROM \(orgID) AND document_id = ANY(\(documentIDs)::uuid[])", logger: logger)
         if pages.isEmpty { return }
         try await connection.query(
             """
@@ -73,11 +78,12 @@ public struct ContentRepository: Sendable {
                  AS p(document_id, page_number, text, source, confidence, needs_ocr)
             """, logger: logger)
         let counts = Dictionary(grouping: pages, by: \.documentID).mapValues { Int32($0.count) }
+        try await DocumentRepository.lockInOrder(Array(counts.keys), orgID: orgID, on: connection, logger: logger)
         try await connection.query(
             """
             UPDATE documents d SET page_count = c.pages, updated_at = now()
             FROM unnest(\(Array(counts.keys))::uuid[], \(Array(counts.values))::int[]) AS c(id, pages)
-            WHERE d.id = c.id AND d.org_id = \(orgID)
+            WHERE d.id = c.id AND d.org_id IS NOT DISTINCT FROM \(orgID)
             """, logger: logger)
     }
 
@@ -85,7 +91,7 @@ public struct ContentRepository: Sendable {
         let rows = try await connection.query(
             """
             SELECT document_id, page_number, text, source, confidence, needs_ocr FROM pages
-            WHERE org_id = \(orgID) AND document_id = ANY(\(documentIDs)::uuid[])
+            WHERE org_id IS NOT DISTINCT FROM \(orgID) AND document_id = ANY(\(documentIDs)::uuid[])
             ORDER BY document_id, page_number
             """, logger: logger)
         var pages: [PageRecord] = []
@@ -99,7 +105,7 @@ public struct ContentRepository: Sendable {
 
     public func replaceChunks(_ chunks: [ChunkRecord], documentIDs: [UUID], orgID: UUID, on connection: PostgresConnection) async throws {
         try await connection.query(
-            "DELETE FROM chunks WHERE org_id = \(orgID) AND document_id = ANY(\(documentIDs)::uuid[])", logger: logger)
+            "DELETE FROM chunks WHERE org_id IS NOT DISTINCT FROM \(orgID) AND document_id = ANY(\(documentIDs)::uuid[])", logger: logger)
         if chunks.isEmpty { return }
         try await connection.query(
             """
@@ -118,7 +124,7 @@ public struct ContentRepository: Sendable {
     /// indexed. Term statistics follow through the postings' triggers (0003_search.sql).
     public func indexChunks(documentIDs: [UUID], orgID: UUID, on connection: PostgresConnection) async throws {
         try await connection.query(
-            "DELETE FROM chunk_terms WHERE org_id = \(orgID) AND document_id = ANY(\(documentIDs)::uuid[])", logger: logger)
+            "DELETE FROM chunk_terms WHERE org_id IS NOT DISTINCT FROM \(orgID) AND document_id = ANY(\(documentIDs)::uuid[])", logger: logger)
         try await connection.query(
             """
             INSERT INTO chunk_terms (org_id, term, document_id, chunk_index, tf, chunk_length)
@@ -127,12 +133,12 @@ public struct ContentRepository: Sendable {
                 SELECT c.org_id, t.lexeme AS term, c.document_id, c.chunk_index,
                        coalesce(array_length(t.positions, 1), 1) AS tf
                 FROM chunks c CROSS JOIN LATERAL unnest(to_tsvector('english', c.text)) AS t
-                WHERE c.org_id = \(orgID) AND c.document_id = ANY(\(documentIDs)::uuid[])
+                WHERE c.org_id IS NOT DISTINCT FROM \(orgID) AND c.document_id = ANY(\(documentIDs)::uuid[])
             ) postings
             ORDER BY term
             """, logger: logger)
         try await connection.query(
-            "UPDATE chunks SET indexed = true WHERE org_id = \(orgID) AND document_id = ANY(\(documentIDs)::uuid[])",
+            "UPDATE chunks SET indexed = true WHERE org_id IS NOT DISTINCT FROM \(orgID) AND document_id = ANY(\(documentIDs)::uuid[])",
             logger: logger)
     }
 }
@@ -147,6 +153,10 @@ public struct OrganizationStats: Sendable, Codable, Equatable {
     public var documents = Documents()
     public var pages = 0
     public var chunks = 0
+    /// Documents marked as near duplicates of an older one (still indexed).
+    public var nearDuplicates = 0
+
+    enum CodingKeys: String, CodingKey { case documents, pages, chunks, nearDuplicates = "near_duplicates" }
 
     public static func load(orgID: UUID, database: Database) async throws -> OrganizationStats {
         var stats = OrganizationStats()
@@ -162,11 +172,13 @@ public struct OrganizationStats: Sendable, Codable, Equatable {
         }
         let counts = try await database.client.query(
             """
-            SELECT (SELECT count(*) FROM pages WHERE org_id = \(orgID)), (SELECT count(*) FROM chunks WHERE org_id = \(orgID))
+            SELECT (SELECT count(*) FROM pages WHERE org_id = \(orgID)), (SELECT count(*) FROM chunks WHERE org_id = \(orgID)),
+                   (SELECT count(*) FROM documents WHERE org_id = \(orgID) AND near_duplicate_of IS NOT NULL)
             """, logger: database.logger)
-        for try await (pages, chunks) in counts.decode((Int, Int).self) {
+        for try await (pages, chunks, nearDuplicates) in counts.decode((Int, Int, Int).self) {
             stats.pages = pages
             stats.chunks = chunks
+            stats.nearDuplicates = nearDuplicates
         }
         return stats
     }

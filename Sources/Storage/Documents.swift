@@ -51,9 +51,14 @@ public struct Registration: Sendable, Equatable {
     public let documentID: UUID
     /// True when the organisation already had a document with the same bytes: it is counted, not re-processed.
     public let duplicate: Bool
+    /// True when this call created the row (what a quota pays for); false for duplicates and for rows an
+    /// interrupted run of the same import created.
+    public let inserted: Bool
 }
 
-/// Documents of one organisation. Every method takes the organisation: no query crosses tenants.
+/// Documents of one organisation. Every method takes the organisation: no query crosses tenants. Batch
+/// statements find rows by id and check the organisation with `IS NOT DISTINCT FROM` (see
+/// `ContentRepository` for why).
 public struct DocumentRepository: Sendable {
     let database: Database
     public init(_ database: Database) { self.database = database }
@@ -61,8 +66,11 @@ public struct DocumentRepository: Sendable {
     static let columns = "id, org_id, external_id, title, source_path, mime_type, size_bytes, sha256, status, error, failed_stage, page_count"
 
     /// Registers a batch of files in one statement. Files whose SHA-256 the organisation already has come
-    /// back as duplicates with the existing id; new ones are `queued` and unpublished.
-    public func register(_ documents: [NewDocument], orgID: UUID, importID: UUID? = nil) async throws -> [Registration] {
+    /// back as duplicates with the existing id; new ones are `queued` and unpublished. Runs on the caller's
+    /// connection, so that a quota can be charged in the same transaction.
+    public func register(
+        _ documents: [NewDocument], orgID: UUID, importID: UUID? = nil, on connection: PostgresConnection
+    ) async throws -> [Registration] {
         if documents.isEmpty { return [] }
         // Within one batch, identical bytes are one document too.
         var firstIndexBySHA: [String: Int] = [:]
@@ -82,7 +90,7 @@ public struct DocumentRepository: Sendable {
                 mime_type: document.mimeType, size_bytes: document.sizeBytes, sha256: document.sha256)
         }
         let json = String(decoding: try JSONEncoder().encode(payload), as: UTF8.self)
-        let rows = try await database.client.query(
+        let rows = try await connection.query(
             """
             INSERT INTO documents (id, org_id, import_id, external_id, title, source_path, mime_type, size_bytes, sha256)
             SELECT u.id, \(orgID), \(importID), u.external_id, u.title, u.source_path, u.mime_type, u.size_bytes, u.sha256
@@ -97,7 +105,7 @@ public struct DocumentRepository: Sendable {
         var resumed = Set<String>()
         let missing = unique.map(\.sha256).filter { !inserted.contains($0) }
         if !missing.isEmpty {
-            let found = try await database.client.query(
+            let found = try await connection.query(
                 "SELECT sha256, id, import_id FROM documents WHERE org_id = \(orgID) AND sha256 = ANY(\(missing)::text[])",
                 logger: database.logger)
             for try await (sha, id, firstImport) in found.decode((String, UUID, UUID?).self) {
@@ -111,12 +119,12 @@ public struct DocumentRepository: Sendable {
             if inserted.contains(document.sha256) {
                 // A repeat inside this batch is a duplicate of the first occurrence.
                 let isFirst = documents.firstIndex { $0.sha256 == document.sha256 } == offset
-                return Registration(documentID: ids[index], duplicate: !isFirst)
+                return Registration(documentID: ids[index], duplicate: !isFirst, inserted: isFirst)
             }
             let isFirst = documents.firstIndex { $0.sha256 == document.sha256 } == offset
             return Registration(
                 documentID: existing[document.sha256] ?? ids[index],
-                duplicate: !(isFirst && resumed.contains(document.sha256)))
+                duplicate: !(isFirst && resumed.contains(document.sha256)), inserted: false)
         }
     }
 
@@ -138,7 +146,7 @@ public struct DocumentRepository: Sendable {
             """
             UPDATE documents SET published_at = now()
             WHERE id IN (
-                SELECT id FROM documents WHERE org_id = \(orgID) AND id = ANY(\(ids)::uuid[]) ORDER BY id FOR UPDATE
+                SELECT id FROM documents WHERE org_id IS NOT DISTINCT FROM \(orgID) AND id = ANY(\(ids)::uuid[]) ORDER BY id FOR NO KEY UPDATE
             )
             """,
             logger: database.logger)
@@ -155,7 +163,7 @@ public struct DocumentRepository: Sendable {
     /// Documents by id within one organisation (order not guaranteed).
     public func get(_ ids: [UUID], orgID: UUID, on connection: PostgresConnection) async throws -> [DocumentRecord] {
         let rows = try await connection.query(
-            "SELECT \(unescaped: Self.columns) FROM documents WHERE org_id = \(orgID) AND id = ANY(\(ids)::uuid[])",
+            "SELECT \(unescaped: Self.columns) FROM documents WHERE org_id IS NOT DISTINCT FROM \(orgID) AND id = ANY(\(ids)::uuid[])",
             logger: database.logger)
         var records: [DocumentRecord] = []
         for try await row in rows { records.append(try Self.decode(row)) }
@@ -166,7 +174,7 @@ public struct DocumentRepository: Sendable {
     public func statusCounts(_ ids: [UUID], orgID: UUID) async throws -> [DocumentStatus: Int] {
         let rows = try await database.client.query(
             """
-            SELECT status, count(*) FROM documents WHERE org_id = \(orgID) AND id = ANY(\(ids)::uuid[])
+            SELECT status, count(*) FROM documents WHERE org_id IS NOT DISTINCT FROM \(orgID) AND id = ANY(\(ids)::uuid[])
             GROUP BY status
             """, logger: database.logger)
         var counts: [DocumentStatus: Int] = [:]
@@ -181,7 +189,7 @@ public struct DocumentRepository: Sendable {
         let rows = try await database.client.query(
             """
             SELECT \(unescaped: Self.columns) FROM documents
-            WHERE org_id = \(orgID) AND id = ANY(\(ids)::uuid[]) AND status = 'failed'
+            WHERE org_id IS NOT DISTINCT FROM \(orgID) AND id = ANY(\(ids)::uuid[]) AND status = 'failed'
             ORDER BY source_path
             """, logger: database.logger)
         var records: [DocumentRecord] = []
@@ -203,11 +211,22 @@ extension DocumentRepository {
     /// Records the type found from the content (the importer only guessed from the name).
     public static func setMimeTypes(_ types: [(UUID, String)], orgID: UUID, on connection: PostgresConnection, logger: Logger) async throws {
         if types.isEmpty { return }
+        try await lockInOrder(types.map(\.0), orgID: orgID, on: connection, logger: logger)
         try await connection.query(
             """
             UPDATE documents d SET mime_type = t.mime_type
             FROM unnest(\(types.map(\.0))::uuid[], \(types.map(\.1))::text[]) AS t(id, mime_type)
-            WHERE d.id = t.id AND d.org_id = \(orgID)
+            WHERE d.id = t.id AND d.org_id IS NOT DISTINCT FROM \(orgID)
             """, logger: logger)
+    }
+
+    /// Locks documents' rows in id order until the end of the transaction. Every batch update of documents
+    /// takes its rows in this order first (workers, the importer), so concurrent batches wait for each other
+    /// instead of deadlocking. `NO KEY UPDATE`, as a plain UPDATE takes, leaves foreign-key checks unblocked.
+    public static func lockInOrder(_ ids: [UUID], orgID: UUID, on connection: PostgresConnection, logger: Logger) async throws {
+        if ids.isEmpty { return }
+        try await connection.query(
+            "SELECT id FROM documents WHERE org_id IS NOT DISTINCT FROM \(orgID) AND id = ANY(\(ids)::uuid[]) ORDER BY id FOR NO KEY UPDATE",
+            logger: logger)
     }
 }

@@ -41,7 +41,7 @@ public struct ImportRepository: Sendable {
         let rows = try await database.client.query(
             """
             SELECT stage, count(*) FROM stage_runs
-            WHERE org_id = \(orgID) AND document_id = ANY(\(documentIDs)::uuid[]) AND status = 'succeeded'
+            WHERE org_id IS NOT DISTINCT FROM \(orgID) AND document_id = ANY(\(documentIDs)::uuid[]) AND status = 'succeeded'
             GROUP BY stage
             """, logger: database.logger)
         var counts: [String: Int] = [:]

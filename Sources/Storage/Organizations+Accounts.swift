@@ -84,9 +84,10 @@ public struct OrganizationAccountRepository: Sendable {
     }
 
     /// Takes the organisation's row lock until the end of the transaction: membership changes, seat
-    /// counting and plan changes of one organisation happen one at a time.
+    /// counting and plan changes of one organisation happen one at a time. `NO KEY UPDATE` so that inserts
+    /// referencing the organisation (documents, usage) are not blocked by their foreign-key checks.
     public func lock(orgID: UUID, on connection: PostgresConnection) async throws {
-        try await connection.query("SELECT id FROM organizations WHERE id = \(orgID) FOR UPDATE", logger: logger)
+        try await connection.query("SELECT id FROM organizations WHERE id = \(orgID) FOR NO KEY UPDATE", logger: logger)
     }
 
     public func rename(orgID: UUID, name: String, on connection: PostgresConnection) async throws {

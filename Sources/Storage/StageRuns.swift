@@ -51,12 +51,13 @@ public struct StageRunRepository: Sendable {
             UPDATE documents SET status = \(status), error = NULL, failed_stage = NULL, updated_at = now()
             WHERE id IN (
                 -- Rows are locked in id order, as every batch update of documents does, so concurrent
-                -- batches (workers, the importer) never deadlock on each other.
+                -- batches (workers, the importer) never deadlock on each other. NO KEY UPDATE, as a plain
+                -- UPDATE takes, leaves the KEY SHARE locks of foreign-key checks (pages, chunks) unblocked.
                 SELECT d.id FROM documents d
                 JOIN unnest(\(documentIDs)::uuid[], \(orgIDs)::uuid[]) AS j(document_id, org_id)
                   ON d.id = j.document_id AND d.org_id = j.org_id
                 WHERE d.status <> 'failed'
-                ORDER BY d.id FOR UPDATE OF d
+                ORDER BY d.id FOR NO KEY UPDATE OF d
             )
             """, logger: logger)
     }

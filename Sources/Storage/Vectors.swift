@@ -15,7 +15,7 @@ public struct VectorRepository: Sendable {
         orgID: UUID, on connection: PostgresConnection
     ) async throws {
         try await connection.query(
-            "DELETE FROM chunk_vectors WHERE org_id = \(orgID) AND document_id = ANY(\(documentIDs)::uuid[])", logger: logger)
+            "DELETE FROM chunk_vectors WHERE org_id IS NOT DISTINCT FROM \(orgID) AND document_id = ANY(\(documentIDs)::uuid[])", logger: logger)
         if rows.documents.isEmpty { return }
         precondition(packed.count == rows.documents.count * dimension * 4)
         let width = Int32(dimension * 4)

@@ -101,6 +101,88 @@ struct CLITests {
         }
     }
 
+    /// `intellidocs import` is held to the same plans as the HTTP API: documents and storage are charged
+    /// as they register, the import stops at a monthly limit with the files it could not take listed, an
+    /// over-size file is skipped with the plan's limit named, and a suspended organisation cannot add.
+    @Test func importIsChargedToThePlanAndStopsAtItsLimits() async throws {
+        try await TestEnvironment.with { env in
+            let plans = FileManager.default.temporaryDirectory.appendingPathComponent("plans-\(UUID().uuidString).yml").path
+            defer { try? FileManager.default.removeItem(atPath: plans) }
+            try """
+                version: 1
+                default: tiny
+                plans:
+                  - name: tiny
+                    limits: {documents_per_month: 5, storage_bytes: unlimited, max_file_bytes: 3000}
+                  - name: roomy
+                    limits: {documents_per_month: unlimited, max_file_bytes: 3000}
+                """.write(toFile: plans, atomically: true, encoding: .utf8)
+            var environment = env.childEnvironment
+            environment["INTELLIDOCS_PIPELINE"] = try ResilienceTests.pipelineFile()
+            environment["INTELLIDOCS_PLANS"] = plans
+            let corpus = try generateTextCorpus(count: 8, extraFiles: ["big.txt": Array(repeating: UInt8(ascii: "a"), count: 5000)])
+            defer { try? FileManager.default.removeItem(atPath: corpus) }
+
+            let unknownPlan = try Self.run(["org", "create", "quota", "--plan", "gold"], environment: environment)
+            #expect(unknownPlan.status != 0)
+            #expect(unknownPlan.stderr.contains("plan 'gold' is not in"))
+            #expect(try Self.run(["org", "create", "quota", "--plan", "tiny"], environment: environment).status == 0)
+
+            let report = FileManager.default.temporaryDirectory.appendingPathComponent("quota-\(UUID().uuidString).csv").path
+            defer { try? FileManager.default.removeItem(atPath: report) }
+            let first = try Self.run(["import", corpus, "--org", "quota", "--json", "--report", report], environment: environment)
+            #expect(first.status != 0, "an import cut short by the plan must not look complete")
+            #expect(first.stderr.contains("documents_per_month limit reached: 5 used of 5 on plan 'tiny'"), "\(first.stderr)")
+            let summary = try Self.json(first.stdout)
+            #expect(summary["documents"] as? Int == 5)
+            #expect(summary["skipped"] as? Int == 4)
+            let csv = try String(contentsOfFile: report, encoding: .utf8)
+            #expect(csv.contains("big.txt") && csv.contains("max_file_bytes"), "\(csv)")
+            #expect(csv.components(separatedBy: "documents_per_month limit reached").count - 1 == 3)
+
+            guard let orgID = try await OrganizationRepository(env.database).find(slug: "quota")?.id else {
+                throw TestFailure("organisation quota is missing")
+            }
+            let (documents, bytes) = try await env.database.withConnection { connection in
+                let usage = try await UsageRepository(logger: env.logger).snapshot(orgID: orgID, on: connection)
+                let rows = try await connection.query(
+                    "SELECT count(*), coalesce(sum(size_bytes), 0)::int8 FROM documents WHERE org_id = \(orgID)", logger: env.logger)
+                var stored = (0, 0)
+                for try await row in rows.decode((Int, Int).self) { stored = row }
+                #expect(usage.documents == stored.0)
+                #expect(usage.storageBytes == stored.1)
+                return stored
+            }
+            #expect(documents == 5)
+            #expect(bytes > 0)
+
+            // The same import again: nothing new fits, nothing is doubled.
+            let again = try Self.run(["import", corpus, "--org", "quota", "--json"], environment: environment)
+            #expect(again.status != 0)
+            #expect(try Self.json(again.stdout)["duplicates"] as? Int == 5)
+
+            // A suspended organisation reads but does not add, even on a roomy plan.
+            try await env.database.withConnection { connection in
+                try await SubscriptionRepository(logger: env.logger).setPlan(orgID: orgID, plan: "roomy", on: connection)
+                try await connection.query("UPDATE organizations SET status = 'suspended' WHERE id = \(orgID)", logger: env.logger)
+            }
+            let suspended = try Self.run(["import", corpus, "--org", "quota"], environment: environment)
+            #expect(suspended.status != 0)
+            #expect(suspended.stderr.contains("the organisation is suspended"), "\(suspended.stderr)")
+
+            // Unsuspended on the roomy plan, the rest comes in; the over-size file still does not.
+            try await env.database.withConnection { connection in
+                try await connection.query("UPDATE organizations SET status = 'active' WHERE id = \(orgID)", logger: env.logger)
+            }
+            let rest = try Self.run(["import", corpus, "--org", "quota", "--json"], environment: environment)
+            #expect(rest.status == 0, "\(rest.stderr)")
+            let restSummary = try Self.json(rest.stdout)
+            #expect(restSummary["documents"] as? Int == 8)
+            #expect(restSummary["duplicates"] as? Int == 5)
+            #expect(restSummary["skipped"] as? Int == 1)
+        }
+    }
+
     @Test func badInputAndDownServicesGiveActionableMessages() async throws {
         try await TestEnvironment.with { env in
             var environment = env.childEnvironment

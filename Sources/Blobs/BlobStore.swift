@@ -96,6 +96,19 @@ public struct FileBlobStore: BlobStore {
         return key
     }
 
+    /// Takes over a file already inside `root` (an upload streamed to `incomingFolder()`) whose SHA-256
+    /// the caller computed while writing it: renamed into place, or removed when the blob exists.
+    public func adopt(_ file: String, key: BlobKey) throws(BlobError) {
+        if FileManager.default.fileExists(atPath: path(for: key)) {
+            try? FileManager.default.removeItem(atPath: file)
+            return
+        }
+        try moveIntoPlace(file, key: key)
+    }
+
+    /// A fresh folder inside `root` for files on their way in (same filesystem, so `adopt` is a rename).
+    public func incomingFolder() -> String { "\(root)/.incoming" }
+
     public func get(_ key: BlobKey) async throws(BlobError) -> [UInt8] {
         guard let data = FileManager.default.contents(atPath: path(for: key)) else {
             throw BlobError(code: .notFound, message: "blob \(key) is missing from \(root); re-import the document")

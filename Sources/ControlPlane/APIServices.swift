@@ -1,9 +1,11 @@
+import Blobs
+import Broker
 import Foundation
 import Logging
 import Pipeline
 import Prometheus
+import Search
 import Storage
-import Broker
 
 /// How the API runs: where it listens, its keys and its limits. `intellidocs api` fills it from the
 /// settings; tests build their own.
@@ -51,6 +53,9 @@ struct APIServices: Sendable {
     let broker: BrokerAccess
     let metrics: PrometheusCollectorRegistry
     let logger: Logger
+    let blobs: FileBlobStore?
+    let publisher: JobPublisher?
+    let search: SearchService?
 
     var users: UserRepository { UserRepository(logger: logger) }
     var memberships: MembershipRepository { MembershipRepository(logger: logger) }
@@ -61,6 +66,18 @@ struct APIServices: Sendable {
     var subscriptions: SubscriptionRepository { SubscriptionRepository(logger: logger) }
     var audit: AuditLogRepository { AuditLogRepository(logger: logger) }
     var rates: RateWindowRepository { RateWindowRepository(logger: logger) }
+    var documents: DocumentCatalog { DocumentCatalog(logger: logger) }
+
+    /// The blob store, or `503` when this API process was started without one.
+    func requireBlobs() throws(APIError) -> FileBlobStore {
+        guard let blobs else { throw APIError.unavailable("documents are not available on this server: it has no blob store (INTELLIDOCS_BLOB_DIR)") }
+        return blobs
+    }
+
+    func requirePublisher() throws(APIError) -> JobPublisher {
+        guard let publisher else { throw APIError.unavailable("this server cannot queue documents: it has no broker connection (INTELLIDOCS_AMQP_URL)") }
+        return publisher
+    }
 }
 
 /// Short-lived broker connections for readiness and platform administration: rare calls that should not

@@ -1,7 +1,9 @@
+public import Blobs
 public import Hummingbird
 public import Logging
 public import Pipeline
 public import Prometheus
+public import Search
 public import Storage
 
 /// Everything the API needs from outside, built by the caller (`intellidocs api`, or a test).
@@ -13,16 +15,26 @@ public struct APIDependencies: Sendable {
     public var logger: Logger
     /// Where `/metrics` reads from; the CLI also bootstraps swift-metrics with it.
     public var metrics: PrometheusCollectorRegistry
+    /// Documents: the originals (uploads, `/content`). Without it the document routes answer `503`.
+    public var blobs: FileBlobStore?
+    /// Publishes the first stage's jobs of uploads and reprocessing, with confirms.
+    public var publisher: JobPublisher?
+    /// `POST …/search`; without it search answers `503`.
+    public var search: SearchService?
 
     public init(
         database: Database, pipeline: PipelineDefinition, plans: PlanCatalog, logger: Logger,
-        metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry()
+        metrics: PrometheusCollectorRegistry = PrometheusCollectorRegistry(), blobs: FileBlobStore? = nil,
+        publisher: JobPublisher? = nil, search: SearchService? = nil
     ) {
         self.database = database
         self.pipeline = pipeline
         self.plans = plans
         self.logger = logger
         self.metrics = metrics
+        self.blobs = blobs
+        self.publisher = publisher
+        self.search = search
     }
 }
 
@@ -36,7 +48,8 @@ public func buildRouter(_ configuration: APIConfiguration, _ dependencies: APIDe
         tokens: try await AccessTokens(secret: configuration.jwtSecret, lifetime: configuration.accessTokenLifetime),
         passwords: PasswordHasher(cost: configuration.passwordCost),
         broker: BrokerAccess(url: configuration.amqpURL, managementURL: configuration.amqpManagementURL),
-        metrics: dependencies.metrics, logger: dependencies.logger)
+        metrics: dependencies.metrics, logger: dependencies.logger, blobs: dependencies.blobs, publisher: dependencies.publisher,
+        search: dependencies.search)
 
     let router = Router(context: APIRequestContext.self)
     router.add(middleware: RequestMetricsMiddleware(registry: dependencies.metrics))
@@ -61,6 +74,8 @@ public func buildRouter(_ configuration: APIConfiguration, _ dependencies: APIDe
     APIKeysController(services: services).register(on: organization)
     SubscriptionsController(services: services).registerOrganizationRoutes(on: organization)
     AuditLogController(services: services).register(on: organization)
+    DocumentsController(services: services).register(on: organization)
+    SearchController(services: services).register(on: organization)
 
     let admin = authenticated.group("admin").add(middleware: PlatformAdminMiddleware())
     AdminController(services: services).register(on: admin)

@@ -243,22 +243,7 @@ public struct Importer: Sendable {
     private func describe(relative: String, path: String, size: Int, key: BlobKey) -> NewDocument {
         NewDocument(
             externalID: relative, title: (relative as NSString).lastPathComponent, sourcePath: path,
-            mimeType: Self.guessMimeType(relative), sizeBytes: size, sha256: key.hex)
-    }
-
-    /// A first guess from the name; the ingest stage finds the real type from the content.
-    static func guessMimeType(_ name: String) -> String? {
-        switch (name as NSString).pathExtension.lowercased() {
-        case "txt", "text": "text/plain"
-        case "md", "markdown": "text/markdown"
-        case "html", "htm": "text/html"
-        case "pdf": "application/pdf"
-        case "png": "image/png"
-        case "jpg", "jpeg": "image/jpeg"
-        case "tif", "tiff": "image/tiff"
-        case "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
-        default: nil
-        }
+            mimeType: NewDocument.guessMimeType(relative), sizeBytes: size, sha256: key.hex)
     }
 
     private func publish(_ ids: [UUID], orgID: UUID, documents: DocumentRepository) async throws {

@@ -2,6 +2,7 @@ import ArgumentParser
 import ControlPlane
 import Foundation
 import Logging
+import Pipeline
 import ServiceLifecycle
 import Storage
 
@@ -33,14 +34,25 @@ struct APIServerCommand: AsyncParsableCommand {
                 host: host, port: port, jwtSecret: secret, billingWebhookSecret: services.settings.billingWebhookSecret,
                 amqpURL: services.settings.amqpURL, amqpManagementURL: services.settings.amqpManagementURL)
             configuration.passwordCost = 12
-            let app = try await buildApplication(
-                configuration,
-                APIDependencies(database: services.database, pipeline: services.pipelineDefinition, plans: plans, logger: logger, metrics: registry))
-            logger.info("serving the API", metadata: ["address": "\(host):\(port)"])
-            let group = ServiceGroup(
-                configuration: ServiceGroupConfiguration(
-                    services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-            try await group.run()
+            // Uploads publish their first jobs on one long-lived connection (reconnecting on its own).
+            let broker = try await services.connectBroker(name: "intellidocs api pid \(getpid())")
+            do {
+                try await Topology.apply(services.pipelineDefinition, broker: broker)
+                let app = try await buildApplication(
+                    configuration,
+                    APIDependencies(
+                        database: services.database, pipeline: services.pipelineDefinition, plans: plans, logger: logger, metrics: registry,
+                        blobs: try services.blobStore(), publisher: JobPublisher(broker: broker), search: try await services.searchService()))
+                logger.info("serving the API", metadata: ["address": "\(host):\(port)"])
+                let group = ServiceGroup(
+                    configuration: ServiceGroupConfiguration(
+                        services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                try await group.run()
+            } catch {
+                await broker.close()
+                throw error
+            }
+            await broker.close()
         }
     }
 }

@@ -46,6 +46,23 @@ public struct DocumentRecord: Sendable, Codable, Equatable {
     public let pageCount: Int?
 }
 
+extension NewDocument {
+    /// A first guess from the name; the ingest stage finds the real type from the content.
+    public static func guessMimeType(_ name: String) -> String? {
+        switch (name as NSString).pathExtension.lowercased() {
+        case "txt", "text": "text/plain"
+        case "md", "markdown": "text/markdown"
+        case "html", "htm": "text/html"
+        case "pdf": "application/pdf"
+        case "png": "image/png"
+        case "jpg", "jpeg": "image/jpeg"
+        case "tif", "tiff": "image/tiff"
+        case "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+        default: nil
+        }
+    }
+}
+
 /// The result of registering one file.
 public struct Registration: Sendable, Equatable {
     public let documentID: UUID
@@ -138,6 +155,20 @@ public struct DocumentRepository: Sendable {
         var ids: [UUID] = []
         for try await id in rows.decode(UUID.self) { ids.append(id) }
         return ids
+    }
+
+    /// Which of `ids` were never confirmed by the broker (new rows, or rows whose publishing failed).
+    public func unpublished(_ ids: [UUID], orgID: UUID, on connection: PostgresConnection) async throws -> [UUID] {
+        if ids.isEmpty { return [] }
+        let rows = try await connection.query(
+            """
+            SELECT id FROM documents
+            WHERE id = ANY(\(ids)::uuid[]) AND org_id IS NOT DISTINCT FROM \(orgID) AND published_at IS NULL
+            ORDER BY id
+            """, logger: database.logger)
+        var found: [UUID] = []
+        for try await id in rows.decode(UUID.self) { found.append(id) }
+        return found
     }
 
     public func markPublished(_ ids: [UUID], orgID: UUID) async throws {

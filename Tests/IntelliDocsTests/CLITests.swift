@@ -171,9 +171,7 @@ struct CLITests {
             #expect(suspended.stderr.contains("the organisation is suspended"), "\(suspended.stderr)")
 
             // Unsuspended on the roomy plan, the rest comes in; the over-size file still does not.
-            try await env.database.withConnection { connection in
-                try await connection.query("UPDATE organizations SET status = 'active' WHERE id = \(orgID)", logger: env.logger)
-            }
+            try await env.database.client.query("UPDATE organizations SET status = 'active' WHERE id = \(orgID)", logger: env.logger)
             let rest = try Self.run(["import", corpus, "--org", "quota", "--json"], environment: environment)
             #expect(rest.status == 0, "\(rest.stderr)")
             let restSummary = try Self.json(rest.stdout)

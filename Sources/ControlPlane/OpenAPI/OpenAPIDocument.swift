@@ -17,6 +17,7 @@ enum OpenAPIDocument {
         /// The permission of Permissions.md the route needs (organisation routes).
         var permission: String? = nil
         var request: [String: Any]? = nil
+        var requestContentType = "application/json"
         var responses: [(status: Int, description: String, schema: [String: Any]?)]
         var query: [(name: String, description: String)] = []
     }
@@ -131,6 +132,54 @@ enum OpenAPIDocument {
                       query: [("action", "only this action"), ("actor", "a user or key id, or an e-mail / key prefix"),
                               ("since", "ISO 8601, inclusive"), ("until", "ISO 8601, exclusive"), ("cursor", "next_cursor of the previous page"),
                               ("limit", "1-200, default 50")]),
+            // Documents
+            Operation(method: "POST", path: "/v1/orgs/{org}/documents", tag: "documents",
+                      summary: "Upload one or more files (multipart parts named `file`, streamed); charged to the plan; processing follows",
+                      permission: "documents.write",
+                      request: ["type": "object", "required": ["file"],
+                                "properties": ["file": array(["type": "string", "format": "binary"]), "title": string,
+                                               "external_id": string, "tags": ["type": "string", "description": "comma-separated"]]],
+                      requestContentType: "multipart/form-data",
+                      responses: [(202, "registered and queued", object(["documents": array(ref("Uploaded"))])),
+                                  (400, "empty file, malformed body or field", ref("Error")), (402, "over a monthly or storage limit", ref("Error")),
+                                  (403, "role too low, or the organisation is read-only", ref("Error")), (413, "a file over the plan's max_file_bytes", ref("Error")),
+                                  (415, "not multipart/form-data", ref("Error"))]),
+            Operation(method: "GET", path: "/v1/orgs/{org}/documents", tag: "documents", summary: "Documents, newest first", permission: "documents.read",
+                      responses: [(200, "a page", object(["documents": array(ref("Document")), "next_cursor": nullable(string)]))],
+                      query: [("status", "queued, processing, succeeded or failed"), ("tag", "carrying this tag"), ("mime_type", "of this type"),
+                              ("q", "title or external id contains"), ("cursor", "next_cursor of the previous page"), ("limit", "1-200, default 50")]),
+            Operation(method: "GET", path: "/v1/orgs/{org}/documents/{id}", tag: "documents", summary: "A document with the timeline of its stage runs",
+                      permission: "documents.read",
+                      responses: [(200, "the document", ["allOf": [ref("Document"), ["type": "object", "properties": ["timeline": array(ref("StageRun"))]]]]),
+                                  (404, "no such document in this organisation", ref("Error"))]),
+            Operation(method: "GET", path: "/v1/orgs/{org}/documents/{id}/content", tag: "documents", summary: "The original bytes, with their content type",
+                      permission: "documents.read", responses: [(200, "the file", nil), (404, "no such document", ref("Error"))]),
+            Operation(method: "GET", path: "/v1/orgs/{org}/documents/{id}/text", tag: "documents", summary: "The pages' text, with source and OCR confidence",
+                      permission: "documents.read",
+                      responses: [(200, "pages", object(["document_id": uuid, "pages": array(object(["page": integer, "text": string,
+                                  "source": ["type": "string", "enum": ["text", "text-layer", "ocr"]], "confidence": nullable(["type": "number"])]))]))]),
+            Operation(method: "PUT", path: "/v1/orgs/{org}/documents/{id}/tags", tag: "documents", summary: "Replace the tags", permission: "documents.write",
+                      request: object(["tags": array(["type": "string", "minLength": 1, "maxLength": 64])], required: ["tags"]),
+                      responses: [(200, "the document", ref("Document"))]),
+            Operation(method: "POST", path: "/v1/orgs/{org}/documents/{id}/reprocess", tag: "documents",
+                      summary: "Run the pipeline again for a succeeded or failed document", permission: "documents.write",
+                      responses: [(202, "queued", ref("Uploaded")), (409, "still being processed", ref("Error"))]),
+            Operation(method: "DELETE", path: "/v1/orgs/{org}/documents/{id}", tag: "documents",
+                      summary: "Delete the document, its pages, chunks, vectors and search entries (and the blob when unreferenced)",
+                      permission: "documents.write", responses: [(204, "deleted", nil), (404, "no such document", ref("Error"))]),
+            // Search
+            Operation(method: "POST", path: "/v1/orgs/{org}/search", tag: "search",
+                      summary: "Keyword (BM25), semantic or hybrid search of the organisation's documents; counted against searches_per_minute",
+                      permission: "search",
+                      request: object(["query": ["type": "string", "minLength": 1, "maxLength": 2000],
+                                       "mode": ["type": "string", "enum": ["hybrid", "keyword", "semantic"]],
+                                       "limit": ["type": "integer", "minimum": 1, "maximum": 100], "cursor": string,
+                                       "filters": object(["document_ids": array(uuid), "tags": array(string), "mime_types": array(string),
+                                                          "created_after": time, "created_before": time,
+                                                          "collapse_near_duplicates": ["type": "boolean"]])],
+                                      required: ["query"]),
+                      responses: [(200, "results", object(["query": string, "mode": string, "results": array(ref("SearchResult")), "next_cursor": nullable(string)])),
+                                  (400, "invalid query or filter", ref("Error")), (429, "over searches_per_minute (Retry-After)", ref("Error"))]),
             // Admin
             Operation(method: "GET", path: "/v1/admin/orgs", tag: "admin", summary: "Every organisation (platform admins)",
                       responses: [(200, "a page", object(["organizations": array(ref("Organization")), "next_cursor": nullable(string)]))],
@@ -172,6 +221,17 @@ enum OpenAPIDocument {
             "AuditEntry": object(["id": string, "time": time, "actor": object(["type": string, "id": nullable(uuid), "label": nullable(string)]),
                                   "action": string, "target": nullable(object(["type": string, "id": string])), "ip": nullable(string),
                                   "user_agent": nullable(string), "request_id": nullable(string), "details": ["type": "object", "additionalProperties": string]]),
+            "Uploaded": object(["id": uuid, "status": ["type": "string", "enum": ["queued", "processing", "succeeded", "failed"]],
+                                "duplicate": ["type": "boolean"], "filename": string]),
+            "Document": object(["id": uuid, "external_id": nullable(string), "title": string, "mime_type": nullable(string), "size_bytes": integer,
+                                "sha256": string, "status": ["type": "string", "enum": ["queued", "processing", "succeeded", "failed"]],
+                                "error": nullable(string), "failed_stage": nullable(string), "page_count": nullable(integer), "tags": array(string),
+                                "near_duplicate_of": nullable(uuid), "created_at": time, "updated_at": time]),
+            "StageRun": object(["stage": string, "status": string, "attempts": integer, "started": nullable(time), "finished": nullable(time),
+                                "duration_ms": nullable(integer), "error": nullable(string)]),
+            "SearchResult": object(["document_id": uuid, "external_id": nullable(string), "title": string, "page": integer, "score": ["type": "number"],
+                                    "snippet": ["type": "string", "description": "matched terms wrapped in <mark>…</mark>"],
+                                    "passages": array(object(["page": integer, "score": ["type": "number"], "snippet": string]))]),
             "QueueStats": object(["stage": string, "ready": integer, "unacked": integer, "consumers": integer, "retrying": integer, "dead_lettered": integer]),
         ]
     }
@@ -199,7 +259,7 @@ enum OpenAPIDocument {
             parameters += operation.query.map { ["name": $0.name, "in": "query", "required": false, "description": $0.description, "schema": string] }
             if !parameters.isEmpty { entry["parameters"] = parameters }
             if let request = operation.request {
-                entry["requestBody"] = ["required": true, "content": ["application/json": ["schema": request]]]
+                entry["requestBody"] = ["required": true, "content": [operation.requestContentType: ["schema": request]]]
             }
             var responses: [String: Any] = [:]
             for response in operation.responses {
@@ -216,7 +276,7 @@ enum OpenAPIDocument {
             "info": [
                 "title": "IntelliDocs control plane",
                 "version": "1.0.0",
-                "description": "Accounts, organisations, roles (see Permissions.md), subscriptions and quotas, audit log, platform administration. Every error is {\"error\": {\"code\", \"message\", \"request_id\"}}; every response carries X-Request-ID.",
+                "description": "Accounts, organisations, roles (see Permissions.md), subscriptions and quotas, audit log, documents and search, platform administration. Every error is {\"error\": {\"code\", \"message\", \"request_id\"}}; every response carries X-Request-ID.",
             ],
             "paths": paths,
             "components": [

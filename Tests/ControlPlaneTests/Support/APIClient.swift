@@ -29,11 +29,14 @@ enum APIHarness {
 
     static func run<T: Sendable>(
         _ env: TestEnvironment, configure: (inout APIConfiguration) -> Void = { _ in },
+        dependencies configureDependencies: (inout APIDependencies) -> Void = { _ in },
         _ body: @Sendable (APIClient) async throws -> T
     ) async throws -> T {
         var configuration = configuration(env)
         configure(&configuration)
-        let app = try await buildApplication(configuration, try dependencies(env))
+        var dependencies = try dependencies(env)
+        configureDependencies(&dependencies)
+        let app = try await buildApplication(configuration, dependencies)
         let recorder = AuditRecorder()
         return try await app.test(.ahc(.http)) { client in
             try await body(APIClient(client: client, env: env, recorder: recorder))
@@ -77,7 +80,7 @@ struct APIClient: Sendable {
     @discardableResult
     func call(
         _ method: HTTPRequest.Method, _ path: String, token: String? = nil, json: [String: Any]? = nil, raw: String? = nil,
-        headers: HTTPFields = [:], audited: Bool = true
+        bytes: [UInt8]? = nil, headers: HTTPFields = [:], audited: Bool = true
     ) async throws -> APIResponse {
         var fields = headers
         if let token { fields[.authorization] = "Bearer \(token)" }
@@ -86,6 +89,8 @@ struct APIClient: Sendable {
             body = ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: json))
         } else if let raw {
             body = ByteBuffer(string: raw)
+        } else if let bytes {
+            body = ByteBuffer(bytes: bytes)
         }
         if body != nil, fields[.contentType] == nil { fields[.contentType] = "application/json" }
         fields[.userAgent] = "ControlPlaneTests"
@@ -133,5 +138,28 @@ struct APIClient: Sendable {
             Issue.record("no audit entry for \(call.call) (request \(call.id))", sourceLocation: sourceLocation)
         }
         #expect(!calls.isEmpty, sourceLocation: sourceLocation)
+    }
+}
+
+/// A `multipart/form-data` body: files (field name, file name, bytes) and text fields.
+struct MultipartBody {
+    let boundary = "----intellidocs-test-" + UUID().uuidString
+    var parts: [(name: String, filename: String?, bytes: [UInt8])] = []
+
+    mutating func file(_ filename: String, _ bytes: [UInt8], name: String = "file") { parts.append((name, filename, bytes)) }
+    mutating func field(_ name: String, _ value: String) { parts.append((name, nil, Array(value.utf8))) }
+
+    var headers: HTTPFields { [.contentType: "multipart/form-data; boundary=\(boundary)"] }
+
+    var bytes: [UInt8] {
+        var out: [UInt8] = []
+        for part in parts {
+            var head = "--\(boundary)\r\nContent-Disposition: form-data; name=\"\(part.name)\""
+            if let filename = part.filename { head += "; filename=\"\(filename)\"\r\nContent-Type: application/octet-stream" }
+            head += "\r\n\r\n"
+            out += Array(head.utf8) + part.bytes + Array("\r\n".utf8)
+        }
+        out += Array("--\(boundary)--\r\n".utf8)
+        return out
     }
 }

@@ -172,7 +172,7 @@ let package = Package(
         .target(
             name: "ControlPlane",
             dependencies: [
-                "Storage", "Pipeline", "Broker", "Blobs", "Search",
+                "Storage", "Pipeline", "Broker", "Blobs", "Search", "Importing",
                 .product(name: "MultipartKit", package: "multipart-kit"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdAuth", package: "hummingbird-auth"),
@@ -196,6 +196,7 @@ let package = Package(
             name: "ControlPlaneTests",
             dependencies: [
                 "ControlPlane", "Storage", "Pipeline", "Broker", "Settings", "Stages", "Search", "Blobs",
+                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -61,6 +61,7 @@ public func buildRouter(_ configuration: APIConfiguration, _ dependencies: APIDe
     AuthController(services: services).register(on: v1.group("auth"))
     SubscriptionsController(services: services).registerPlans(on: v1)
     SubscriptionsController(services: services).registerBilling(on: v1)
+    ShareLinksController(services: services).registerPublic(on: v1)
 
     let authenticated = v1.group().add(middleware: AuthenticationMiddleware(services: services))
     MeController(services: services).register(on: authenticated)
@@ -76,6 +77,8 @@ public func buildRouter(_ configuration: APIConfiguration, _ dependencies: APIDe
     AuditLogController(services: services).register(on: organization)
     DocumentsController(services: services).register(on: organization)
     SearchController(services: services).register(on: organization)
+    ShareLinksController(services: services).register(on: organization)
+    ImportsController(services: services).register(on: organization)
 
     let admin = authenticated.group("admin").add(middleware: PlatformAdminMiddleware())
     AdminController(services: services).register(on: admin)

@@ -189,7 +189,9 @@ public struct Importer: Sendable {
             }
         }
         try await flush()
-        try await imports.complete(importID, orgID: organization.id, filesFound: progress.found)
+        try await imports.complete(
+            importID, orgID: organization.id, filesFound: progress.found, stored: progress.stored, duplicates: progress.duplicates,
+            skipped: progress.skipped)
         report(progress)
         return ImportResult(
             importID: importID, resumed: resumed, documentIDs: documentIDs, sourcePaths: sourcePaths, progress: progress,

@@ -54,42 +54,43 @@ struct DocumentsAPITests {
         }
     }
 
-    @Test func uploadProcessSearchReadTagReprocessAndDelete() async throws {
-        try await TestEnvironment.with { env in
-            let blobRoot = FileManager.default.temporaryDirectory.appendingPathComponent("api-blobs-\(UUID().uuidString)").path
-            defer { try? FileManager.default.removeItem(atPath: blobRoot) }
-            let blobs = try FileBlobStore(root: blobRoot)
-            let publishing = try await env.broker()
-            let workerBroker = try await env.broker()
+    /// The API with a blob store, a publisher and keyword search, and in-process workers for every stage
+    /// of `pipeline`, while `body` runs.
+    static func withStack(_ env: TestEnvironment, _ body: @Sendable (APIClient, FileBlobStore) async throws -> Void) async throws {
+        let blobRoot = FileManager.default.temporaryDirectory.appendingPathComponent("api-blobs-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: blobRoot) }
+        let blobs = try FileBlobStore(root: blobRoot)
+        let publishing = try await env.broker()
+        let workerBroker = try await env.broker()
+        do {
             try await Topology.apply(Self.pipeline, broker: publishing)
             let catalog = StageCatalog(blobs: blobs)
             let workers = try Self.pipeline.stages.map {
                 try catalog.worker(for: $0.name, pipeline: Self.pipeline, broker: workerBroker, database: env.database, logger: env.logger)
             }
-            do {
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    for worker in workers { group.addTask { try await worker.run() } }
-                    try await APIHarness.run(env, dependencies: {
-                        $0.pipeline = Self.pipeline
-                        $0.blobs = blobs
-                        $0.publisher = JobPublisher(broker: publishing)
-                        $0.search = SearchService(database: env.database)
-                    }) { api in
-                        try await Self.exercise(api, env: env, blobs: blobs)
-                    }
-                    group.cancelAll()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for worker in workers { group.addTask { try await worker.run() } }
+                try await APIHarness.run(env, dependencies: {
+                    $0.pipeline = Self.pipeline
+                    $0.blobs = blobs
+                    $0.publisher = JobPublisher(broker: publishing)
+                    $0.search = SearchService(database: env.database)
+                }) { api in
+                    try await body(api, blobs)
                 }
-            } catch {
-                await publishing.close()
-                await workerBroker.close()
-                throw error
+                group.cancelAll()
             }
+        } catch {
             await publishing.close()
             await workerBroker.close()
+            throw error
         }
+        await publishing.close()
+        await workerBroker.close()
     }
 
-    static func exercise(_ api: APIClient, env: TestEnvironment, blobs: FileBlobStore) async throws {
+    /// An owner of `acme` (on plan pro), a viewer of it, and an outsider who owns `other`.
+    static func accounts(_ api: APIClient, env: TestEnvironment) async throws -> (owner: Tokens, viewer: Tokens, outsider: Tokens, orgID: UUID) {
         let hash = try await PasswordHasher().hash(testPassword)
         for email in ["owner@example.com", "viewer@example.com", "outsider@example.com"] { _ = try await api.seedUser(email, passwordHash: hash) }
         let owner = try await api.login("owner@example.com")
@@ -102,7 +103,17 @@ struct DocumentsAPITests {
             let viewerID = try await UserRepository(logger: env.logger).find(email: "viewer@example.com", on: connection)!.id
             try await MembershipRepository(logger: env.logger).add(orgID: orgID, userID: viewerID, role: .viewer, on: connection)
         }
-        let viewer = try await api.login("viewer@example.com")
+        return (owner, try await api.login("viewer@example.com"), outsider, orgID)
+    }
+
+    @Test func uploadProcessSearchReadTagReprocessAndDelete() async throws {
+        try await TestEnvironment.with { env in
+            try await Self.withStack(env) { api, blobs in try await Self.exercise(api, env: env, blobs: blobs) }
+        }
+    }
+
+    static func exercise(_ api: APIClient, env: TestEnvironment, blobs: FileBlobStore) async throws {
+        let (owner, viewer, outsider, orgID) = try await Self.accounts(api, env: env)
 
         // Upload three kinds of document in one request, with tags.
         let text = "Quarterly invoice 7731 for marmalade deliveries to the harbour warehouse.\n\nPayment is due in thirty days."

@@ -79,6 +79,7 @@ public func buildRouter(_ configuration: APIConfiguration, _ dependencies: APIDe
     SearchController(services: services).register(on: organization)
     ShareLinksController(services: services).register(on: organization)
     ImportsController(services: services).register(on: organization)
+    AnalyticsController(services: services).register(on: organization)
 
     let admin = authenticated.group("admin").add(middleware: PlatformAdminMiddleware())
     AdminController(services: services).register(on: admin)

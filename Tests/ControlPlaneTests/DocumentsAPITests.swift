@@ -203,6 +203,28 @@ struct DocumentsAPITests {
         #expect(try await Self.waitForTerminal(api, ids: [ids[2]], token: owner.access)[ids[2]] == "succeeded")
         #expect(try await env.count("SELECT count(*) FROM chunks WHERE document_id = \(UUID(uuidString: ids[2])!)") >= 1)
 
+        // Analytics count what was done: three documents, four searches (one without results), every stage.
+        let usage = try await api.call(.get, "/v1/orgs/acme/analytics/usage?bucket=hour", token: viewer.access)
+        let series = usage["series"] as? [[String: Any]] ?? []
+        #expect(usage.status == 200 && series.count >= 720, "\(usage.status)")
+        #expect(series.reduce(0) { $0 + ($1["documents"] as? Int ?? 0) } == 3)
+        #expect(series.reduce(0) { $0 + ($1["searches"] as? Int ?? 0) } == 4)
+        #expect(series.reduce(0) { $0 + ($1["chunks"] as? Int ?? 0) } >= 3)
+        #expect((series.last?["storage_bytes"] as? Int ?? 0) > text.utf8.count)
+        #expect(try await api.call(.get, "/v1/orgs/acme/analytics/usage?bucket=minute", token: viewer.access).status == 400)
+        #expect(try await api.call(.get, "/v1/orgs/acme/analytics/usage?from=yesterday", token: viewer.access).status == 400)
+        let pipeline = try await api.call(.get, "/v1/orgs/acme/analytics/pipeline", token: viewer.access)
+        let stages = pipeline["stages"] as? [[String: Any]] ?? []
+        #expect(stages.map { $0["stage"] as? String } == ["ingest", "ocr", "chunk", "index"], "\(pipeline.body)")
+        #expect(stages.allSatisfy { $0["processed"] as? Int == 3 && $0["failed"] as? Int == 0 && $0["p50_ms"] is Double })
+        let searched = try await api.call(.get, "/v1/orgs/acme/analytics/search", token: viewer.access)
+        #expect(searched["searches"] as? Int == 4)
+        #expect((searched["top_queries"] as? [[String: Any]])?.contains { $0["query"] as? String == "marmalade invoice" && $0["count"] as? Int == 1 } == true)
+        #expect((searched["no_results"] as? [[String: Any]])?.map { $0["query"] as? String } == ["marmalade"])
+        #expect(try await api.call(.get, "/v1/orgs/acme/analytics/search", token: outsider.access).status == 404)
+        let theirAnalytics = try await api.call(.get, "/v1/orgs/other/analytics/search", token: outsider.access)
+        #expect(theirAnalytics["searches"] as? Int == 1, "only the other organisation's own search")
+
         // Another organisation sees none of it.
         for path in ["/v1/orgs/acme/documents", "/v1/orgs/acme/documents/\(ids[0])", "/v1/orgs/acme/documents/\(ids[0])/content"] {
             #expect(try await api.call(.get, path, token: outsider.access).status == 404)

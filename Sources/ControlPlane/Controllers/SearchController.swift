@@ -94,6 +94,7 @@ struct SearchController {
         try await services.database.inTransaction { connection in
             try await services.quotas.takeSearch(orgID: access.orgID, on: connection)
         }
+        let started = ContinuousClock.now
         let response: SearchResponse
         do {
             response = try await service.search(
@@ -101,6 +102,11 @@ struct SearchController {
                 orgID: access.orgID)
         } catch let error as SearchError {
             throw APIError.validation(error.field, error.message)
+        }
+        let latency = Int((ContinuousClock.now - started) / .milliseconds(1))
+        try await services.database.withConnection { connection in
+            try await AnalyticsRepository(logger: services.logger).logSearch(
+                orgID: access.orgID, query: input.query, mode: mode.rawValue, results: response.results.count, latencyMs: latency, on: connection)
         }
         return OK(Body(query: input.query, mode: mode.rawValue, results: response.results, nextCursor: response.nextCursor))
     }

@@ -117,7 +117,8 @@ struct Bench: AsyncParsableCommand {
             guard !texts.isEmpty else { throw CLIError("\(queries) holds no queries") }
             try await Services.with(options, label: "intellidocs.bench") { services in
                 let organization = try await services.organization(org)
-                let service = try await services.searchService()
+                let service = try await services.searchService(inMemoryKeywords: true)
+                try await service.warmUp(orgID: organization.id)
                 let mode = mode ?? (service.hasSemanticLeg ? .hybrid : .keyword)
                 let limit = limit
                 let orgID = organization.id

@@ -20,7 +20,8 @@ struct Eval: AsyncParsableCommand {
         let judged = allQueries.filter { judgements[$0.id] != nil }
         try await Services.with(options) { services in
             let organization = try await services.organization(org)
-            let service = try await services.searchService()
+            let service = try await services.searchService(inMemoryKeywords: true)
+            try await service.warmUp(orgID: organization.id)
             let mode = mode ?? (service.hasSemanticLeg ? .hybrid : .keyword)
             let progress = ProgressLine()
             let rankings = try await withThrowingTaskGroup(of: (String, [String]).self) { group in

@@ -78,8 +78,10 @@ struct Services: Sendable {
     }
 
     /// The search service, with the semantic leg when the embedding model is configured.
-    func searchService() async throws -> SearchService {
-        guard let directory = settings.modelDirectory else { return SearchService(database: database) }
+    /// `inMemoryKeywords`: keep BM25 postings in memory (long-running searchers; a one-shot search asks SQL).
+    func searchService(inMemoryKeywords: Bool = false) async throws -> SearchService {
+        let keywordIndex = inMemoryKeywords ? KeywordIndex(database: database) : nil
+        guard let directory = settings.modelDirectory else { return SearchService(database: database, keywordIndex: keywordIndex) }
         let embedder: SentenceEmbedder
         do {
             embedder = try SentenceEmbedder(modelDirectory: directory)
@@ -87,7 +89,7 @@ struct Services: Sendable {
             throw CLIError("\(error.description) (INTELLIDOCS_MODEL_DIR)")
         }
         let index = VectorIndex(database: database, dimension: embedder.dimension, model: SentenceEmbedder.modelName)
-        return SearchService(database: database, semantic: SemanticLeg(embedder: embedder, index: index, database: database))
+        return SearchService(database: database, semantic: SemanticLeg(embedder: embedder, index: index, database: database), keywordIndex: keywordIndex)
     }
 
     func organization(_ slug: String) async throws -> Organization {

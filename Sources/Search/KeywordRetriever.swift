@@ -11,8 +11,28 @@ struct KeywordRetriever: Sendable {
     /// Anserini's BEIR defaults.
     var k1 = 0.9
     var b = 0.4
+    /// Scores from memory while the organisation's snapshot is fresh; SQL otherwise.
+    var index: KeywordIndex?
 
     func retrieve(_ query: String, orgID: UUID, filters: SearchFilters, limit: Int) async throws -> [ChunkHit] {
+        if let index, let snapshot = try await index.fresh(orgID) {
+            let lexemes = try await Self.lexemes(of: query, database: database)
+            let allowed = filters == SearchFilters() ? nil : try await SearchFilterQuery.allowedDocuments(orgID: orgID, filters: filters, database: database)
+            return index.search(snapshot, lexemes: lexemes, k1: k1, b: b, limit: limit, allowed: allowed)
+        }
+        return try await retrieveWithSQL(query, orgID: orgID, filters: filters, limit: limit)
+    }
+
+    /// The query's English lexemes, as PostgreSQL's `english` configuration makes them (the postings' own).
+    static func lexemes(of query: String, database: Database) async throws -> [String] {
+        let rows = try await database.client.query(
+            "SELECT DISTINCT lexeme FROM unnest(to_tsvector('english', \(query)))", logger: database.logger)
+        var lexemes: [String] = []
+        for try await lexeme in rows.decode(String.self) { lexemes.append(lexeme) }
+        return lexemes
+    }
+
+    func retrieveWithSQL(_ query: String, orgID: UUID, filters: SearchFilters, limit: Int) async throws -> [ChunkHit] {
         let rows = try await database.client.query(
             """
             WITH q AS (SELECT DISTINCT lexeme AS term FROM unnest(to_tsvector('english', \(query)))),

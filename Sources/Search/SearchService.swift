@@ -24,9 +24,18 @@ public struct SearchService: Sendable {
 
     public var hasSemanticLeg: Bool { semantic != nil }
 
-    public init(database: Database, semantic: (any SemanticRetrieving)? = nil, k1: Double = 0.9, b: Double = 0.4) {
+    /// Loads the organisation's in-memory keyword index now, if this service has one.
+    public func warmUp(orgID: UUID) async throws {
+        try await keyword.index?.warm(orgID)
+    }
+
+    /// `keywordIndex`: BM25 from memory for long-running searchers (the API, benchmarks, evaluation); a
+    /// one-shot command leaves it out and asks SQL.
+    public init(
+        database: Database, semantic: (any SemanticRetrieving)? = nil, keywordIndex: KeywordIndex? = nil, k1: Double = 0.9, b: Double = 0.4
+    ) {
         self.database = database
-        self.keyword = KeywordRetriever(database: database, k1: k1, b: b)
+        self.keyword = KeywordRetriever(database: database, k1: k1, b: b, index: keywordIndex)
         self.semantic = semantic
     }
 

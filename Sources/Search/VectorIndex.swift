@@ -157,25 +157,8 @@ public struct SemanticLeg: SemanticRetrieving {
         let vector: [Float] = await withCheckedContinuation { continuation in
             queue.async { continuation.resume(returning: embedder.embed([query]).first ?? []) }
         }
-        let allowed = filters == SearchFilters() ? nil : try await allowedDocuments(orgID: orgID, filters: filters)
+        let allowed = filters == SearchFilters() ? nil : try await SearchFilterQuery.allowedDocuments(orgID: orgID, filters: filters, database: database)
         return try await index.nearest(to: vector, orgID: orgID, limit: limit, allowed: allowed)
     }
 
-    /// The organisation's documents that pass the filters (applied before ranking, not after).
-    func allowedDocuments(orgID: UUID, filters: SearchFilters) async throws -> Set<UUID> {
-        let rows = try await database.client.query(
-            """
-            SELECT d.id FROM documents d
-            WHERE d.org_id = \(orgID)
-              AND (cardinality(\(filters.documentIDs)::uuid[]) = 0 OR d.id = ANY(\(filters.documentIDs)::uuid[]))
-              AND (cardinality(\(filters.tags)::text[]) = 0 OR d.tags @> \(filters.tags)::text[])
-              AND (cardinality(\(filters.mimeTypes)::text[]) = 0 OR d.mime_type = ANY(\(filters.mimeTypes)::text[]))
-              AND (\(filters.createdAfter)::timestamptz IS NULL OR d.created_at >= \(filters.createdAfter)::timestamptz)
-              AND (\(filters.createdBefore)::timestamptz IS NULL OR d.created_at < \(filters.createdBefore)::timestamptz)
-              AND (NOT \(filters.collapseNearDuplicates) OR d.near_duplicate_of IS NULL)
-            """, logger: database.logger)
-        var ids = Set<UUID>()
-        for try await id in rows.decode(UUID.self) { ids.insert(id) }
-        return ids
-    }
 }

@@ -182,9 +182,8 @@ public final class KeywordIndex: Sendable {
 
 /// The best `count` elements without sorting them all: a bounded heap whose root is the worst kept.
 enum TopK {
-    static func select(_ items: [Int], count: Int, by better: (Int, Int) -> Bool) -> [Int] {
+    static func select<Items: Sequence<Int>>(_ items: Items, count: Int, by better: (Int, Int) -> Bool) -> [Int] {
         if count <= 0 { return [] }
-        if items.count <= count { return items.sorted(by: better) }
         var heap: [Int] = []
         heap.reserveCapacity(count)
         func siftDown(_ start: Int) {

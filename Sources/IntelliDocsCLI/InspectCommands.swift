@@ -93,9 +93,13 @@ struct QueueWatch {
     func run() async throws {
         let colour = isatty(STDOUT_FILENO) == 1
         var previousDead: [String: Int] = [:]
+        var timings: [String: StageTimings] = [:]
+        var refreshes = 0
         while !Task.isCancelled {
             let stats = try await snapshot()
-            let timings = (try? await StageTimings.recent(database: database)) ?? [:]
+            // Durations move slowly: read them every fifth refresh, not every second.
+            if refreshes % 5 == 0 { timings = (try? await StageTimings.recent(database: database)) ?? timings }
+            refreshes += 1
             let screen = Self.table(stats, timings: timings, previousDead: previousDead, colour: colour)
             print((colour ? "\u{1B}[H\u{1B}[2J" : "") + "intellidocs queues — \(Date())\n\n" + screen, terminator: "\n")
             try? FileHandle.standardOutput.synchronize()

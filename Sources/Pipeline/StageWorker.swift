@@ -48,7 +48,18 @@ public struct StageWorker<S: Stage>: Service {
     }
 
     public func run() async throws {
-        let deliveries = try await broker.consume(queue: definition.queue, prefetch: max(definition.prefetch, definition.batchSize))
+        let deliveries: AsyncStream<IncomingMessage>
+        do {
+            deliveries = try await broker.consume(queue: definition.queue, prefetch: max(definition.prefetch, definition.batchSize))
+        } catch {
+            // Seen when a quorum queue has no running replica (state `down` in `rabbitmqctl list_queues name
+            // type state`): the broker answers INTERNAL_ERROR instead of a clear refusal.
+            throw PipelineError(
+                code: .topology,
+                message: "cannot consume from queue '\(definition.queue)' (\(error)); check it with `rabbitmqctl list_queues name type state`: "
+                    + "a quorum queue in state `down` has lost its replicas; if it is empty, delete it (`rabbitmqctl delete_queue \(definition.queue)`), "
+                    + "run `intellidocs topology apply` and start the worker again")
+        }
         let buffer = DeliveryBuffer(batchSize: definition.batchSize)
         logger.info("worker started", metadata: ["queue": "\(definition.queue)", "concurrency": "\(concurrency)"])
         await withDiscardingTaskGroup { group in

@@ -138,18 +138,19 @@ public struct SemanticLeg: SemanticRetrieving {
     let embedder: SentenceEmbedder
     let index: VectorIndex
     let database: Database
-    let queue = DispatchQueue(label: "intellidocs.search.embed", qos: .userInitiated, attributes: .concurrent)
+    let batcher: QueryEmbeddingBatcher
 
     public init(embedder: SentenceEmbedder, index: VectorIndex, database: Database) {
         self.embedder = embedder
         self.index = index
         self.database = database
+        self.batcher = QueryEmbeddingBatcher(embedder: embedder)
     }
 
     public func retrieve(_ query: String, orgID: UUID, filters: SearchFilters, limit: Int) async throws -> [ChunkHit] {
-        let embedder = self.embedder
-        let vector: [Float] = await withCheckedContinuation { continuation in
-            queue.async { continuation.resume(returning: embedder.embed([query]).first ?? []) }
+        let vector = await batcher.embed(query)
+        guard vector.count == index.dimension else {
+            throw SearchError(field: "query", message: "the query could not be embedded; try a shorter or plainer query")
         }
         let allowed = filters == SearchFilters() ? nil : try await SearchFilterQuery.allowedDocuments(orgID: orgID, filters: filters, database: database)
         return try await index.nearest(to: vector, orgID: orgID, limit: limit, allowed: allowed)

@@ -113,8 +113,10 @@ public struct StageTimings: Sendable, Equatable {
     public let p95: Double
     public let count: Int
 
-    /// p50/p95 of `finished_at - started_at` over stage runs that succeeded in the last `window`.
-    public static func recent(window: Duration = .seconds(300), database: Database) async throws -> [String: StageTimings] {
+    /// p50/p95 of `finished_at - started_at` over the latest `sample` stage runs that succeeded in the last
+    /// `window`. The sample bounds the cost: during a bulk import the window holds tens of thousands of runs,
+    /// and a watcher asks every few seconds while the import runs.
+    public static func recent(window: Duration = .seconds(300), sample: Int = 3000, database: Database) async throws -> [String: StageTimings] {
         let seconds = Double(window.components.seconds)
         let rows = try await database.client.query(
             """
@@ -122,8 +124,11 @@ public struct StageTimings: Sendable, Equatable {
                    percentile_cont(0.5) WITHIN GROUP (ORDER BY extract(epoch FROM finished_at - started_at))::float8,
                    percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM finished_at - started_at))::float8,
                    count(*)
-            FROM stage_runs
-            WHERE status = 'succeeded' AND finished_at > now() - make_interval(secs => \(seconds))
+            FROM (
+                SELECT stage, started_at, finished_at FROM stage_runs
+                WHERE status = 'succeeded' AND finished_at > now() - make_interval(secs => \(seconds))
+                ORDER BY finished_at DESC LIMIT \(sample)
+            ) latest
             GROUP BY stage
             """, logger: database.logger)
         var timings: [String: StageTimings] = [:]

@@ -18,4 +18,23 @@ public enum VectorScoring {
             }
         }
     }
+
+    /// `scores[i * queries.count + j] = matrix[i] · queries[j]`: several queries in one pass over the
+    /// matrix (one sgemm), so a large matrix is read from memory once per batch instead of once per query.
+    public static func dotProducts(
+        matrix: UnsafeBufferPointer<Float>, rows: Int, dimension: Int, queries: [[Float]], into scores: inout [Float]
+    ) {
+        precondition(queries.allSatisfy { $0.count == dimension } && matrix.count >= rows * dimension)
+        let count = queries.count
+        if scores.count < rows * count { scores = [Float](repeating: 0, count: rows * count) }
+        guard rows > 0, count > 0, let base = matrix.baseAddress else { return }
+        let packed = queries.flatMap { $0 }
+        packed.withUnsafeBufferPointer { q in
+            scores.withUnsafeMutableBufferPointer { out in
+                cblas_sgemm(
+                    CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(count), Int32(dimension), 1, base, Int32(dimension),
+                    q.baseAddress, Int32(dimension), 0, out.baseAddress, Int32(count))
+            }
+        }
+    }
 }

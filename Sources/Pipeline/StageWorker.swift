@@ -101,6 +101,19 @@ public struct StageWorker<S: Stage>: Service {
                 await deadLetterUndecodable(message, reason: error.message)
             }
         }
+        // The same document twice in one batch (a redelivered job and the copy its re-publishing made, after
+        // a worker died between publishing and acking): one job does the work; the copy is acked now, which
+        // is safe because the kept job stays unacked until its outcome is settled.
+        var seenDocuments = Set<UUID>()
+        var unique: [(message: IncomingMessage, job: Job)] = []
+        for item in pending {
+            if seenDocuments.insert(item.job.documentID).inserted {
+                unique.append(item)
+            } else {
+                await broker.ack(item.message)
+            }
+        }
+        pending = unique
         if pending.isEmpty { return }
         let startedAt = Date()
         let batchStarted = ContinuousClock.now
@@ -182,10 +195,14 @@ public struct StageWorker<S: Stage>: Service {
     ) async throws {
         let isLast = pipeline.stage(after: stage.name) == nil
         try await database.client.withTransaction(logger: logger) { connection in
-            try await stage.write(items.map { ($0.job, $0.output) }, on: connection, context: context)
+            // A twin of one of these jobs may have committed since step 1: it did the work, this copy does not.
+            let done = try await stageRuns.claim(stage: stage.name, documentIDs: items.map(\.job.documentID), on: connection)
+            let fresh = items.filter { !done.contains($0.job.documentID) }
+            if fresh.isEmpty { return }
+            try await stage.write(fresh.map { ($0.job, $0.output) }, on: connection, context: context)
             try await stageRuns.markSucceeded(
-                stage: stage.name, documentIDs: items.map(\.job.documentID), orgIDs: items.map(\.job.orgID),
-                attempts: items.map(\.job.attempt), startedAt: startedAt, isLastStage: isLast, on: connection)
+                stage: stage.name, documentIDs: fresh.map(\.job.documentID), orgIDs: fresh.map(\.job.orgID),
+                attempts: fresh.map(\.job.attempt), startedAt: startedAt, isLastStage: isLast, on: connection)
         }
     }
 

@@ -84,6 +84,39 @@ public final class VectorIndex: Sendable {
         }
     }
 
+    /// One scan of the organisation's matrix for several queries (`VectorScanBatcher`): each query gets
+    /// its own `limit` and `allowed` documents, as from `nearest(to:orgID:limit:allowed:)`.
+    func nearest(to queries: [[Float]], orgID: UUID, limits: [Int], allowed: [Set<UUID>?]) async throws -> [[ChunkHit]] {
+        precondition(queries.count == limits.count && queries.count == allowed.count)
+        let snapshot = try await current(orgID)
+        let rows = snapshot.keys.count
+        if rows == 0 { return queries.map { _ in [] } }
+        let count = queries.count
+        var scores: [Float] = []
+        snapshot.matrix.withUnsafeBufferPointer { matrix in
+            VectorScoring.dotProducts(matrix: matrix, rows: rows, dimension: dimension, queries: queries, into: &scores)
+        }
+        return scores.withUnsafeBufferPointer { scores in
+            (0..<count).map { column in
+                let better = { (a: Int, b: Int) in
+                    let x = scores[a * count + column], y = scores[b * count + column]
+                    return x != y ? x > y : a < b
+                }
+                let top: [Int]
+                if let filter = allowed[column] {
+                    top = TopK.select((0..<rows).lazy.filter { filter.contains(snapshot.keys[$0].documentID) }, count: limits[column], by: better)
+                } else {
+                    top = TopK.select(0..<rows, count: limits[column], by: better)
+                }
+                return top.map {
+                    ChunkHit(
+                        documentID: snapshot.keys[$0].documentID, chunkIndex: Int(snapshot.keys[$0].chunkIndex),
+                        score: Double(scores[$0 * count + column]))
+                }
+            }
+        }
+    }
+
     /// The organisation's snapshot, refreshed when PostgreSQL says it changed.
     func current(_ orgID: UUID) async throws -> Snapshot {
         let repository = VectorRepository(logger: database.logger)
@@ -139,12 +172,14 @@ public struct SemanticLeg: SemanticRetrieving {
     let index: VectorIndex
     let database: Database
     let batcher: QueryEmbeddingBatcher
+    let scans: VectorScanBatcher
 
     public init(embedder: SentenceEmbedder, index: VectorIndex, database: Database) {
         self.embedder = embedder
         self.index = index
         self.database = database
         self.batcher = QueryEmbeddingBatcher(embedder: embedder)
+        self.scans = VectorScanBatcher(index: index)
     }
 
     public func retrieve(_ query: String, orgID: UUID, filters: SearchFilters, limit: Int) async throws -> [ChunkHit] {
@@ -153,7 +188,7 @@ public struct SemanticLeg: SemanticRetrieving {
             throw SearchError(field: "query", message: "the query could not be embedded; try a shorter or plainer query")
         }
         let allowed = filters == SearchFilters() ? nil : try await SearchFilterQuery.allowedDocuments(orgID: orgID, filters: filters, database: database)
-        return try await index.nearest(to: vector, orgID: orgID, limit: limit, allowed: allowed)
+        return try await scans.nearest(to: vector, orgID: orgID, limit: limit, allowed: allowed)
     }
 
 }

@@ -28,6 +28,28 @@ public struct StageRunRepository: Sendable {
         return done
     }
 
+    /// Takes each document's lock for `stage` until the end of the transaction (in id order) and returns
+    /// the documents whose run of `stage` has succeeded meanwhile. Two copies of one job (a redelivered job
+    /// and the copy its re-publishing made) can both pass the check before either commits; the second then
+    /// waits here for the first and must not write again: rewriting chunks after the index stage ran would
+    /// drop the document's postings.
+    public func claim(stage: String, documentIDs: [UUID], on connection: PostgresConnection) async throws -> Set<UUID> {
+        if documentIDs.isEmpty { return [] }
+        try await connection.query(
+            """
+            SELECT pg_advisory_xact_lock(hashtextextended(s.id::text || ':' || \(stage), 0))
+            FROM (SELECT DISTINCT id FROM unnest(\(documentIDs)::uuid[]) AS u(id) ORDER BY id) s
+            """, logger: logger)
+        let rows = try await connection.query(
+            """
+            SELECT document_id FROM stage_runs
+            WHERE stage = \(stage) AND document_id = ANY(\(documentIDs)::uuid[]) AND status = 'succeeded'
+            """, logger: logger)
+        var done = Set<UUID>()
+        for try await id in rows.decode(UUID.self) { done.insert(id) }
+        return done
+    }
+
     /// Marks the stage runs `succeeded` and moves their documents to `processing`, or to `succeeded` when
     /// this was the pipeline's last stage.
     public func markSucceeded(
@@ -56,7 +78,8 @@ public struct StageRunRepository: Sendable {
                 SELECT d.id FROM documents d
                 JOIN unnest(\(documentIDs)::uuid[], \(orgIDs)::uuid[]) AS j(document_id, org_id)
                   ON d.id = j.document_id AND d.org_id = j.org_id
-                WHERE d.status <> 'failed'
+                -- An earlier stage never moves a finished document back to `processing`.
+                WHERE d.status <> 'failed' AND (\(isLastStage) OR d.status <> 'succeeded')
                 ORDER BY d.id FOR NO KEY UPDATE OF d
             )
             """, logger: logger)

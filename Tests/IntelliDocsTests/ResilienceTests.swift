@@ -44,7 +44,12 @@ struct ResilienceTests {
         process.arguments = arguments + ["--pipeline", pipeline, "--metrics-port", "0"]
         process.environment = env.childEnvironment
         process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
+        // The workers' log, for the failure message of a test that waits for them in vain.
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("workers-\(env.name).log").path
+        if !FileManager.default.fileExists(atPath: log) { FileManager.default.createFile(atPath: log, contents: nil) }
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        try handle.seekToEnd()
+        process.standardError = handle
         try process.run()
         return process
     }
@@ -89,7 +94,17 @@ struct ResilienceTests {
             #expect(before > 0 && before < 1000, "the kill must land mid-import to prove anything (succeeded: \(before))")
 
             workers = try Self.startWorkers(env, pipeline: pipeline)
-            let state = try await env.wait(for: imported.documentIDs, orgID: org.id, seconds: 180)
+            let state: WaitProgress
+            do {
+                state = try await env.wait(for: imported.documentIDs, orgID: org.id, seconds: 180)
+            } catch {
+                let log = FileManager.default.temporaryDirectory.appendingPathComponent("workers-\(env.name).log").path
+                let tail = (try? String(contentsOfFile: log, encoding: .utf8))?.split(separator: "\n").suffix(40).joined(separator: "\n") ?? ""
+                let stuck = try await env.count(
+                    "SELECT count(*) FROM documents WHERE org_id = \(org.id) AND status NOT IN ('succeeded', 'failed')")
+                kill(workers.processIdentifier, SIGKILL)
+                throw TestFailure("\(error); \(stuck) documents stuck; last worker log lines:\n\(tail)")
+            }
             // Let the process finish starting up before asking it to stop.
             try await Task.sleep(for: .seconds(2))
             kill(workers.processIdentifier, SIGTERM)

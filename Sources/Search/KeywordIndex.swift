@@ -1,5 +1,6 @@
 public import Foundation
 import Logging
+import Metrics
 import PostgresNIO
 public import Storage
 import Synchronization
@@ -66,7 +67,7 @@ public final class KeywordIndex: Sendable {
         self.maxPostingsPerOrganization = maxPostingsPerOrganization
     }
 
-    /// Bytes held by all loaded organisations.
+    /// Bytes held by all loaded organisations (reported as `intellidocs_keyword_index_bytes`).
     public var memoryBytes: Int { snapshots.withLock { $0.values.reduce(0) { $0 + $1.bytes } } }
 
     /// The fresh snapshot of the organisation, or nil (stale or not loaded: a background load is started).
@@ -82,7 +83,12 @@ public final class KeywordIndex: Sendable {
     /// Loads the organisation now unless its snapshot is fresh (a searcher about to be measured).
     public func warm(_ orgID: UUID) async throws {
         if try await fresh(orgID) != nil { return }
-        if let snapshot = try await load(orgID) { snapshots.withLock { $0[orgID] = snapshot } }
+        if let snapshot = try await load(orgID) { store(snapshot, for: orgID) }
+    }
+
+    private func store(_ snapshot: Snapshot, for orgID: UUID) {
+        snapshots.withLock { $0[orgID] = snapshot }
+        Gauge(label: "intellidocs_keyword_index_bytes").record(memoryBytes)
     }
 
     /// Loads the organisation once in the background (no two loads of one organisation at a time).
@@ -92,7 +98,7 @@ public final class KeywordIndex: Sendable {
         Task.detached { [self] in
             defer { _ = loading.withLock { $0.remove(orgID) } }
             do {
-                if let snapshot = try await load(orgID) { snapshots.withLock { $0[orgID] = snapshot } }
+                if let snapshot = try await load(orgID) { store(snapshot, for: orgID) }
             } catch {
                 database.logger.warning("loading the keyword index failed; keyword search stays on SQL", metadata: [
                     "org_id": "\(orgID)", "error": "\(error)",

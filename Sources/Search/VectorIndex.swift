@@ -2,6 +2,7 @@ import Dispatch
 public import Embedding
 public import Foundation
 import Logging
+import Metrics
 import NIOCore
 import PostgresNIO
 public import Storage
@@ -154,6 +155,7 @@ public final class VectorIndex: Sendable {
             }
             let snapshot = Snapshot(matrix: matrix, keys: keys, lastSequence: last, version: version, deletions: deletions)
             snapshots.withLock { $0[orgID] = snapshot }
+            Gauge(label: "intellidocs_vector_index_bytes").record(memoryBytes)
             return snapshot
         }
     }

@@ -76,7 +76,6 @@ struct ImportsController {
         var importer = Importer(
             database: services.database, blobs: blobs, publisher: publisher, pipeline: services.pipeline, logger: context.logger)
         importer.quotas = services.quotas
-        if let limit = access.standing.plan.limits.maxFileBytes { importer.maxFileBytes = limit }
         let result: ImportResult
         do {
             result = try await importer.run(paths: [source], organization: organization, format: format)

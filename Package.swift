@@ -36,6 +36,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.80.0"),
         .package(url: "https://github.com/apple/swift-http-types.git", from: "1.0.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.25.0"),
     ],
     targets: [
         // C bindings: rabbitmq-c plus a tiny shim for the variadic `amqp_login`.
@@ -140,8 +141,9 @@ let package = Package(
             name: "IntelliDocsCLI",
             dependencies: [
                 "Broker", "Storage", "Blobs", "Pipeline", "Stages", "Search", "Settings", "Extraction",
-                "Importing", "ControlPlane", "OCR", "Embedding",
+                "Importing", "ControlPlane", "OCR", "Embedding", "Workflows",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -169,11 +171,26 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Workflows: rules on document events, review states, signed webhooks through their own queues.
+        .target(
+            name: "Workflows",
+            dependencies: [
+                "Storage", "Pipeline", "Broker",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         // The HTTP control plane (DESIGN.md): routes by resource, auth, roles, quotas, audit, OpenAPI.
         .target(
             name: "ControlPlane",
             dependencies: [
-                "Storage", "Pipeline", "Broker", "Blobs", "Search", "Importing",
+                "Storage", "Pipeline", "Broker", "Blobs", "Search", "Importing", "Workflows",
                 .product(name: "MultipartKit", package: "multipart-kit"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdAuth", package: "hummingbird-auth"),
@@ -196,7 +213,7 @@ let package = Package(
         .testTarget(
             name: "ControlPlaneTests",
             dependencies: [
-                "ControlPlane", "Storage", "Pipeline", "Broker", "Settings", "Stages", "Search", "Blobs",
+                "ControlPlane", "Storage", "Pipeline", "Broker", "Settings", "Stages", "Search", "Blobs", "Workflows",
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -6,6 +6,7 @@ import Pipeline
 import Prometheus
 import Search
 import Storage
+public import Workflows
 
 /// How the API runs: where it listens, its keys and its limits. `intellidocs api` fills it from the
 /// settings; tests build their own.
@@ -27,6 +28,8 @@ public struct APIConfiguration: Sendable {
     /// bcrypt cost, at least 12.
     public var passwordCost: UInt8 = 12
     public var loginThrottle = LoginThrottle.Limits()
+    /// Which webhook URLs workflows may call (`INTELLIDOCS_WEBHOOK_ALLOW_PRIVATE`).
+    public var webhookAddresses = WebhookAddressPolicy.fromEnvironment()
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, jwtSecret: String, billingWebhookSecret: String?, amqpURL: String,

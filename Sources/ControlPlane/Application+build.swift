@@ -80,6 +80,7 @@ public func buildRouter(_ configuration: APIConfiguration, _ dependencies: APIDe
     ShareLinksController(services: services).register(on: organization)
     ImportsController(services: services).register(on: organization)
     AnalyticsController(services: services).register(on: organization)
+    WorkflowsController(services: services).register(on: organization)
 
     let admin = authenticated.group("admin").add(middleware: PlatformAdminMiddleware())
     AdminController(services: services).register(on: admin)

@@ -4,6 +4,7 @@ import ControlPlane
 import Foundation
 import Pipeline
 import Storage
+import Workflows
 
 struct Migrate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Apply database migrations (idempotent).")
@@ -34,8 +35,9 @@ struct TopologyCommand: AsyncParsableCommand {
             try await Services.with(options) { services in
                 try await services.withBroker(name: "intellidocs topology") { broker in
                     try await Topology.apply(services.pipelineDefinition, broker: broker)
+                    try await EventQueues.standard.apply(broker: broker)
                 }
-                for stage in services.pipelineDefinition.stages {
+                for stage in services.pipelineDefinition.stages + EventQueues.standard.asPipeline.stages {
                     print("\(stage.name): \(stage.queue), \(stage.retryQueues.joined(separator: ", ")), \(stage.deadLetterQueue)")
                 }
             }

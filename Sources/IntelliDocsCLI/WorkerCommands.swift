@@ -1,4 +1,5 @@
 import ArgumentParser
+import AsyncHTTPClient
 import Broker
 import Foundation
 import Logging
@@ -6,12 +7,13 @@ import Pipeline
 import ServiceLifecycle
 import Stages
 import Storage
+import Workflows
 
 struct Worker: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the worker of one stage (any number may share a stage's queue, on any machine).")
     @OptionGroup var options: GlobalOptions
-    @Argument(help: "The stage, as named in the pipeline definition.") var stage: String
+    @Argument(help: "The stage, as named in the pipeline definition, or `workflow` / `webhook` (workflow events and webhook calls).") var stage: String
     @Option(help: "Batch processors in this process (default: the pipeline's concurrency).") var concurrency: Int?
     @OptionGroup var metrics: MetricsOptions
 
@@ -37,8 +39,21 @@ struct Run: AsyncParsableCommand {
 func runWorkers(options: GlobalOptions, stages: [String]?, concurrency: Int?, metrics: MetricsOptions) async throws {
     if let concurrency, concurrency < 1 { throw ValidationError("--concurrency must be at least 1") }
     try await Services.with(options, label: "intellidocs.worker") { services in
-        let names = stages ?? services.pipelineDefinition.stages.map(\.name)
-        var (workers, brokers) = try await makeWorkers(services, stages: names, concurrency: concurrency)
+        let names = stages ?? (services.pipelineDefinition.stages.map(\.name) + ["workflow", "webhook"])
+        let eventNames = names.filter { $0 == "workflow" || $0 == "webhook" }
+        var (workers, brokers) = try await makeWorkers(services, stages: names.filter { !eventNames.contains($0) }, concurrency: concurrency)
+        let webhookClient = WebhookSender.makeClient()
+        if !eventNames.isEmpty {
+            do {
+                let (eventWorkers, broker) = try await makeEventWorkers(services, names: eventNames, client: webhookClient)
+                workers += eventWorkers
+                brokers.append(broker)
+            } catch {
+                for broker in brokers { await broker.close() }
+                try? await webhookClient.shutdown()
+                throw error
+            }
+        }
         if let port = metrics.resolvedPort, port > 0 {
             workers.append(MetricsServer(host: metrics.metricsHost, port: port, logger: services.logger))
             workers.append(QueueMetricsPoller(
@@ -56,9 +71,11 @@ func runWorkers(options: GlobalOptions, stages: [String]?, concurrency: Int?, me
             try await group.run()
         } catch {
             for broker in brokers { await broker.close() }
+            try? await webhookClient.shutdown()
             throw error
         }
         for broker in brokers { await broker.close() }
+        try? await webhookClient.shutdown()
     }
 }
 
@@ -93,6 +110,38 @@ func makeWorkers(
         throw error
     }
     return (workers, brokers)
+}
+
+/// The consumers of workflow events and webhook calls named in `names`, with the outbox relay that feeds
+/// them (any number of processes may run these: the relay and the handlers are safe to run twice).
+func makeEventWorkers(_ services: Services, names: [String], client: HTTPClient) async throws -> ([any Service], BrokerConnection) {
+    let migrator = try Migrator()
+    let version = try await migrator.currentVersion(services.database)
+    if version < migrator.latestVersion {
+        throw CLIError("the database schema is at version \(version) but this binary needs \(migrator.latestVersion); run `intellidocs migrate`")
+    }
+    let queues = EventQueues.standard
+    let broker = try await services.connectBroker(name: "intellidocs events pid \(getpid())")
+    do {
+        try await queues.apply(broker: broker)
+    } catch {
+        await broker.close()
+        throw error
+    }
+    var workers: [any Service] = [
+        OutboxRelay(database: services.database, publisher: JobPublisher(broker: broker), queues: queues, logger: services.logger)
+    ]
+    if names.contains("workflow") {
+        let engine = WorkflowEngine(database: services.database, logger: services.logger)
+        workers.append(QueueConsumer(definition: queues.workflow, broker: broker, logger: services.logger) { job, _ in await engine.handle(job) })
+    }
+    if names.contains("webhook") {
+        let sender = WebhookSender(database: services.database, client: client, addresses: .fromEnvironment(), logger: services.logger)
+        workers.append(QueueConsumer(definition: queues.webhook, broker: broker, logger: services.logger) { job, last in
+            await sender.handle(job, lastAttempt: last)
+        })
+    }
+    return (workers, broker)
 }
 
 /// Where a worker process serves `/metrics`.

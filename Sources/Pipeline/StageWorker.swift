@@ -250,7 +250,7 @@ public struct StageWorker<S: Stage>: Service {
             } else {
                 let reason = failure.kind == .permanent
                     ? failure.reason : "gave up after \(job.attempt) attempts: \(failure.reason)"
-                try await database.client.withConnection { connection in
+                try await database.client.withTransaction(logger: logger) { connection in
                     try await stageRuns.markFailed(
                         stage: stage.name, documentID: job.documentID, orgID: job.orgID, attempt: job.attempt,
                         error: reason, on: connection)

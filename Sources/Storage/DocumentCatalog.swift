@@ -16,6 +16,9 @@ public struct DocumentSummary: Sendable, Equatable {
     public let pageCount: Int?
     public let tags: [String]
     public let nearDuplicateOf: UUID?
+    /// Where a workflow's review put it (nil: not under review).
+    public let reviewState: String?
+    public let assigneeID: UUID?
     public let createdAt: Date
     public let updatedAt: Date
 }
@@ -37,12 +40,16 @@ public struct DocumentListFilter: Sendable {
     public var mimeType: String?
     /// Case-insensitive substring of the title or external id.
     public var text: String?
+    public var reviewState: String?
+    public var assigneeID: UUID?
 
-    public init(status: DocumentStatus? = nil, tag: String? = nil, mimeType: String? = nil, text: String? = nil) {
+    public init(status: DocumentStatus? = nil, tag: String? = nil, mimeType: String? = nil, text: String? = nil, reviewState: String? = nil, assigneeID: UUID? = nil) {
         self.status = status
         self.tag = tag
         self.mimeType = mimeType
         self.text = text
+        self.reviewState = reviewState
+        self.assigneeID = assigneeID
     }
 }
 
@@ -64,7 +71,7 @@ public struct DocumentCatalog: Sendable {
 
     static let columns = """
         id, external_id, title, mime_type, size_bytes, sha256, status, error, failed_stage, page_count, tags, near_duplicate_of,
-        created_at, updated_at
+        review_state, assignee_id, created_at, updated_at
         """
 
     public func get(_ id: UUID, orgID: UUID, on connection: PostgresConnection) async throws -> DocumentSummary? {
@@ -87,6 +94,8 @@ public struct DocumentCatalog: Sendable {
               AND (\(filter.tag)::text IS NULL OR tags @> ARRAY[\(filter.tag)::text])
               AND (\(filter.mimeType)::text IS NULL OR mime_type = \(filter.mimeType))
               AND (\(pattern)::text IS NULL OR title ILIKE \(pattern) OR external_id ILIKE \(pattern))
+              AND (\(filter.reviewState)::text IS NULL OR review_state = \(filter.reviewState))
+              AND (\(filter.assigneeID)::uuid IS NULL OR assignee_id = \(filter.assigneeID))
               AND (\(position?.createdAt)::timestamptz IS NULL OR (created_at, id) < (\(position?.createdAt)::timestamptz, \(position?.id)::uuid))
             ORDER BY created_at DESC, id DESC
             LIMIT \(limit)
@@ -171,11 +180,11 @@ public struct DocumentCatalog: Sendable {
     }
 
     static func decode(_ row: PostgresRow) throws -> DocumentSummary {
-        let (id, externalID, title, mimeType, size, sha, status, error, failedStage, pageCount, tags, nearDuplicateOf, created, updated) =
-            try row.decode((UUID, String?, String, String?, Int, String, String, String?, String?, Int?, [String], UUID?, Date, Date).self)
+        let (id, externalID, title, mimeType, size, sha, status, error, failedStage, pageCount, tags, nearDuplicateOf, reviewState, assignee, created, updated) =
+            try row.decode((UUID, String?, String, String?, Int, String, String, String?, String?, Int?, [String], UUID?, String?, UUID?, Date, Date).self)
         return DocumentSummary(
             id: id, externalID: externalID, title: title, mimeType: mimeType, sizeBytes: size, sha256: sha,
             status: DocumentStatus(rawValue: status) ?? .queued, error: error, failedStage: failedStage, pageCount: pageCount, tags: tags,
-            nearDuplicateOf: nearDuplicateOf, createdAt: created, updatedAt: updated)
+            nearDuplicateOf: nearDuplicateOf, reviewState: reviewState, assigneeID: assignee, createdAt: created, updatedAt: updated)
     }
 }

@@ -118,6 +118,9 @@ public struct DocumentRepository: Sendable {
             """, logger: database.logger)
         var inserted = Set<String>()
         for try await sha in rows.decode(String.self) { inserted.insert(sha) }
+        let insertedIDs = zip(ids, unique).filter { inserted.contains($0.1.sha256) }.map(\.0)
+        try await WorkflowRepository.recordEvents(
+            "document.uploaded", documentIDs: insertedIDs, orgIDs: insertedIDs.map { _ in orgID }, on: connection, logger: database.logger)
         var existing: [String: UUID] = [:]
         var resumed = Set<String>()
         let missing = unique.map(\.sha256).filter { !inserted.contains($0) }

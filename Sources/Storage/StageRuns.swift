@@ -68,7 +68,7 @@ public struct StageRunRepository: Sendable {
                   finished_at = now(), error = NULL
             """, logger: logger)
         let status = isLastStage ? DocumentStatus.succeeded.rawValue : DocumentStatus.processing.rawValue
-        try await connection.query(
+        let rows = try await connection.query(
             """
             UPDATE documents SET status = \(status), error = NULL, failed_stage = NULL, updated_at = now()
             WHERE id IN (
@@ -82,7 +82,15 @@ public struct StageRunRepository: Sendable {
                 WHERE d.status <> 'failed' AND (\(isLastStage) OR d.status <> 'succeeded')
                 ORDER BY d.id FOR NO KEY UPDATE OF d
             )
+            RETURNING id, org_id
             """, logger: logger)
+        var finished: [(UUID, UUID)] = []
+        for try await pair in rows.decode((UUID, UUID).self) { finished.append(pair) }
+        if isLastStage {
+            // In this transaction: the workflows of `document.processed` see every finished document once.
+            try await WorkflowRepository.recordEvents(
+                "document.processed", documentIDs: finished.map(\.0), orgIDs: finished.map(\.1), on: connection, logger: logger)
+        }
     }
 
     /// Records a transient failure that will be retried.
@@ -98,6 +106,7 @@ public struct StageRunRepository: Sendable {
             UPDATE documents SET status = 'failed', error = \(error), failed_stage = \(stage), updated_at = now()
             WHERE id = \(documentID) AND org_id = \(orgID)
             """, logger: logger)
+        try await WorkflowRepository.recordEvents("document.failed", documentIDs: [documentID], orgIDs: [orgID], on: connection, logger: logger)
     }
 
     /// Returns a failed document to `queued` before a dead letter is replayed.

@@ -48,6 +48,8 @@ struct DocumentsController {
         let pageCount: Int?
         let tags: [String]
         let nearDuplicateOf: UUID?
+        let reviewState: String?
+        let assigneeID: UUID?
         let createdAt: Date
         let updatedAt: Date
 
@@ -64,6 +66,8 @@ struct DocumentsController {
             pageCount = document.pageCount
             tags = document.tags
             nearDuplicateOf = document.nearDuplicateOf
+            reviewState = document.reviewState
+            assigneeID = document.assigneeID
             createdAt = document.createdAt
             updatedAt = document.updatedAt
         }
@@ -71,6 +75,7 @@ struct DocumentsController {
         enum CodingKeys: String, CodingKey {
             case id, externalID = "external_id", title, mimeType = "mime_type", sizeBytes = "size_bytes", sha256, status, error
             case failedStage = "failed_stage", pageCount = "page_count", tags, nearDuplicateOf = "near_duplicate_of"
+            case reviewState = "review_state", assigneeID = "assignee_id"
             case createdAt = "created_at", updatedAt = "updated_at"
         }
 
@@ -88,6 +93,8 @@ struct DocumentsController {
             try container.encode(pageCount, forKey: .pageCount)
             try container.encode(tags, forKey: .tags)
             try container.encode(nearDuplicateOf, forKey: .nearDuplicateOf)
+            try container.encode(reviewState, forKey: .reviewState)
+            try container.encode(assigneeID, forKey: .assigneeID)
             try container.encode(createdAt, forKey: .createdAt)
             try container.encode(updatedAt, forKey: .updatedAt)
         }
@@ -251,6 +258,11 @@ struct DocumentsController {
         filter.tag = query["tag"].map(String.init)
         filter.mimeType = query["mime_type"].map(String.init)
         filter.text = query["q"].map(String.init).flatMap { $0.isEmpty ? nil : String($0.prefix(200)) }
+        filter.reviewState = query["review_state"].map(String.init)
+        if let assignee = query["assignee"].map(String.init) {
+            guard let id = UUID(uuidString: assignee) else { throw APIError.validation("assignee", "must be a user id") }
+            filter.assigneeID = id
+        }
         let limit = try Self.limit(query["limit"].map(String.init))
         let position = try query["cursor"].map { try Self.decodeCursor(String($0)) }
         let page = try await services.database.withConnection { connection in

@@ -16,6 +16,14 @@ extension JSONInput {
 
 extension Request {
     func decodeInput<Input: JSONInput>(_ type: Input.Type, context: APIRequestContext) async throws -> Input {
+        try await decodeInput(type, context: context) { _ in }
+    }
+
+    /// As `decodeInput(_:context:)`, with `transform` rewriting the JSON object before it is decoded (to
+    /// resolve references such as a member's email to an id).
+    func decodeInput<Input: JSONInput>(
+        _ type: Input.Type, context: APIRequestContext, transform: (inout [String: Any]) async throws -> Void
+    ) async throws -> Input {
         let buffer: ByteBuffer
         do {
             buffer = try await body.collect(upTo: context.maxUploadSize)
@@ -38,9 +46,11 @@ extension Request {
         if let unknown = dictionary.keys.sorted().first(where: { !Input.fields.contains($0) }) {
             throw APIError.validation(unknown, "unknown field; allowed: \(Input.fields.sorted().joined(separator: ", "))")
         }
+        var rewritten = dictionary
+        try await transform(&rewritten)
         let input: Input
         do {
-            input = try JSONDecoder().decode(Input.self, from: data)
+            input = try JSONDecoder().decode(Input.self, from: try JSONSerialization.data(withJSONObject: rewritten))
         } catch let error as DecodingError {
             throw APIError(decoding: error)
         }
@@ -71,7 +81,8 @@ extension APIError {
                 : name.hasPrefix("Dictionary") ? "an object" : "of another type"
             self = .validation(path(context.codingPath), "must be \(expected)")
         case .dataCorrupted(let context):
-            self = .validation(path(context.codingPath), "is invalid")
+            let detail = context.debugDescription
+            self = .validation(path(context.codingPath), detail.isEmpty ? "is invalid" : "is invalid (\(detail))")
         @unknown default:
             self = .badRequest("the body could not be decoded")
         }

@@ -59,6 +59,23 @@ public struct WorkflowDocument: Sendable, Equatable {
     /// nil when not asked for, or before text extraction.
     public let text: String?
 
+    public init(
+        id: UUID, orgID: UUID, orgSlug: String, title: String, sourcePath: String?, mimeType: String?, status: String, tags: [String],
+        pageCount: Int?, reviewState: String?, text: String?
+    ) {
+        self.id = id
+        self.orgID = orgID
+        self.orgSlug = orgSlug
+        self.title = title
+        self.sourcePath = sourcePath
+        self.mimeType = mimeType
+        self.status = status
+        self.tags = tags
+        self.pageCount = pageCount
+        self.reviewState = reviewState
+        self.text = text
+    }
+
     /// The file name conditions match against: the last component of the path it was imported from, else the title.
     public var filename: String {
         if let sourcePath, let last = sourcePath.split(separator: "/").last { return String(last) }
@@ -320,7 +337,7 @@ public struct WorkflowRepository: Sendable {
             """
             SELECT d.title, d.source_path, d.mime_type, d.status, d.tags, d.page_count, d.review_state, o.slug,
                    CASE WHEN \(withText) THEN
-                     (SELECT left(string_agg(p.text, E'\n\n' ORDER BY p.page_number), \(textLimit)) FROM pages p WHERE p.document_id = d.id)
+                     (SELECT left(string_agg(p.text, E'\n\n' ORDER BY p.page_number), \(textLimit)::int) FROM pages p WHERE p.document_id = d.id)
                    END
             FROM documents d JOIN organizations o ON o.id = d.org_id
             WHERE d.id = \(id) AND d.org_id = \(orgID)

@@ -203,6 +203,10 @@ struct WorkflowsController {
     @Sendable func replace(_ request: Request, context: APIRequestContext) async throws -> OK<WorkflowBody> {
         let access = try context.require(.workflowsManage)
         let id = try Self.workflowID(context)
+        // Not found before invalid: the answer about another organisation's workflow id is always 404.
+        guard try await services.database.withConnection({ try await repository.get(id, orgID: access.orgID, on: $0) }) != nil else {
+            throw APIError.notFound("workflow")
+        }
         let input = try await decode(request, context: context, orgID: access.orgID)
         let record = try await services.database.inTransaction { connection in
             let updated: WorkflowRecord?

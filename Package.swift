@@ -249,7 +249,7 @@ let package = Package(
             name: "IntelliDocsTests",
             dependencies: [
                 "Broker", "Storage", "Blobs", "Pipeline", "Stages", "Search", "Settings", "Extraction",
-                "Chunking", "Similarity", "Importing", "OCR", "Embedding",
+                "Chunking", "Similarity", "Importing", "OCR", "Embedding", "Workflows",
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

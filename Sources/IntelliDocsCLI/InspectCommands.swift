@@ -4,6 +4,7 @@ import Foundation
 import Pipeline
 import Search
 import Storage
+import Workflows
 
 extension SearchMode: ExpressibleByArgument {}
 
@@ -67,11 +68,11 @@ struct Queues: AsyncParsableCommand {
             let snapshot: @Sendable () async throws -> [StageQueueStats] = {
                 if services.settings.amqpManagementURL != nil {
                     return try await QueueMonitor(
-                        pipeline: services.pipelineDefinition, managementURL: services.settings.amqpManagementURL, broker: nil
+                        pipeline: EventQueues.monitored(services.pipelineDefinition), managementURL: services.settings.amqpManagementURL, broker: nil
                     ).snapshot(virtualHost: try BrokerConfiguration(url: services.settings.amqpURL).virtualHost)
                 }
                 return try await services.withBroker(name: "intellidocs queues") { broker in
-                    try await QueueMonitor(pipeline: services.pipelineDefinition, managementURL: nil, broker: broker).snapshot()
+                    try await QueueMonitor(pipeline: EventQueues.monitored(services.pipelineDefinition), managementURL: nil, broker: broker).snapshot()
                 }
             }
             if json {
@@ -189,11 +190,14 @@ struct DLQ: AsyncParsableCommand {
 
     static func withQueue<T: Sendable>(_ stageOptions: StageOptions, _ body: @Sendable (DeadLetterQueue) async throws -> T) async throws -> T {
         try await Services.with(stageOptions.options) { services in
-            guard let stage = services.pipelineDefinition.stage(named: stageOptions.stage) else {
-                throw CLIError("stage '\(stageOptions.stage)' is not in the pipeline (it has: \(services.pipelineDefinition.stages.map(\.name).joined(separator: ", ")))")
+            let queues = EventQueues.monitored(services.pipelineDefinition)
+            guard let stage = queues.stage(named: stageOptions.stage) else {
+                throw CLIError("stage '\(stageOptions.stage)' is not in the pipeline (it has: \(queues.stages.map(\.name).joined(separator: ", ")))")
             }
             return try await services.withBroker(name: "intellidocs dlq") { broker in
-                try await body(DeadLetterQueue(broker: broker, database: services.database, stage: stage, logger: services.logger))
+                let queue = EventQueues.standard.deadLetterQueue(stage.name, broker: broker, database: services.database, logger: services.logger)
+                    ?? DeadLetterQueue(broker: broker, database: services.database, stage: stage, logger: services.logger)
+                return try await body(queue)
             }
         }
     }

@@ -57,7 +57,7 @@ func runWorkers(options: GlobalOptions, stages: [String]?, concurrency: Int?, me
         if let port = metrics.resolvedPort, port > 0 {
             workers.append(MetricsServer(host: metrics.metricsHost, port: port, logger: services.logger))
             workers.append(QueueMetricsPoller(
-                monitor: QueueMonitor(pipeline: services.pipelineDefinition, managementURL: services.settings.amqpManagementURL, broker: nil),
+                monitor: QueueMonitor(pipeline: EventQueues.monitored(services.pipelineDefinition), managementURL: services.settings.amqpManagementURL, broker: nil),
                 virtualHost: (try? BrokerConfiguration(url: services.settings.amqpURL).virtualHost) ?? "/",
                 logger: services.logger))
         }

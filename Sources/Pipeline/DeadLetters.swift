@@ -1,6 +1,7 @@
 public import Broker
 public import Foundation
 public import Logging
+public import PostgresNIO
 public import Storage
 
 /// A job in a stage's parking lot, as a person needs to see it.
@@ -23,12 +24,27 @@ public struct DeadLetterQueue: Sendable {
     let database: Database
     let definition: PipelineDefinition.StageDefinition
     let logger: Logger
+    /// Puts the job's record back before it is replayed (in its own transaction).
+    let reset: @Sendable (Job, PostgresConnection) async throws -> Void
 
+    /// A pipeline stage's parking lot: a replayed job's document and stage run return to `queued`.
     public init(broker: BrokerConnection, database: Database, stage: PipelineDefinition.StageDefinition, logger: Logger) {
+        let stageRuns = StageRunRepository(logger: logger)
+        self.init(broker: broker, database: database, stage: stage, logger: logger) { job, connection in
+            try await stageRuns.requeue(stage: stage.name, documentID: job.documentID, orgID: job.orgID, on: connection)
+        }
+    }
+
+    /// A queue whose jobs are not stage runs (workflow events, webhook calls): `reset` says what a replay resets.
+    public init(
+        broker: BrokerConnection, database: Database, stage: PipelineDefinition.StageDefinition, logger: Logger,
+        reset: @escaping @Sendable (Job, PostgresConnection) async throws -> Void
+    ) {
         self.broker = broker
         self.database = database
         self.definition = stage
         self.logger = logger
+        self.reset = reset
     }
 
     /// Up to `limit` dead letters, left in the queue (read, then returned unacked).
@@ -53,7 +69,6 @@ public struct DeadLetterQueue: Sendable {
     /// Moves up to `limit` dead letters back to the stage's work queue as fresh first attempts, returning
     /// their documents to `queued`. Returns how many were replayed.
     public func replay(limit: Int) async throws -> Int {
-        let stageRuns = StageRunRepository(logger: logger)
         let publisher = JobPublisher(broker: broker)
         var replayed = 0
         while replayed < limit, let message = try await broker.get(queue: definition.deadLetterQueue) {
@@ -66,8 +81,8 @@ public struct DeadLetterQueue: Sendable {
             job.attempt = 1
             job.enqueuedAt = Date()
             let reset = job
-            try await database.client.withConnection { connection in
-                try await stageRuns.requeue(stage: definition.name, documentID: reset.documentID, orgID: reset.orgID, on: connection)
+            try await database.client.withTransaction(logger: logger) { connection in
+                try await self.reset(reset, connection)
             }
             try await publisher.publish(reset, to: definition.queue)
             await broker.ack(message)

@@ -320,6 +320,13 @@ public struct WorkflowRepository: Sendable {
             """, logger: logger)
     }
 
+    /// A failed delivery becomes pending again (its dead letter is being replayed).
+    public func reopenDelivery(_ id: UUID, orgID: UUID, on connection: PostgresConnection) async throws {
+        try await connection.query(
+            "UPDATE webhook_deliveries SET status = 'pending', finished_at = NULL WHERE id = \(id) AND org_id = \(orgID) AND status = 'failed'",
+            logger: logger)
+    }
+
     static func decodeDelivery(_ row: PostgresRow) throws -> WebhookDeliveryRecord {
         let (id, orgID, runID, index, url, payload, signature, status, attempts, responseStatus, lastError) =
             try row.decode((UUID, UUID, UUID, Int, String, String, String, String, Int, Int?, String?).self)

@@ -193,6 +193,15 @@ struct WorkflowsAPITests {
         #expect(receiver.calls(path: "/always-500").count == 3)
         let broker = try await env.broker()
         try await Self.waitUntil("the dead letter is parked") { (try? await broker.queueInfo(Self.queues.webhook.deadLetterQueue))??.messageCount == 1 }
+        // Once the receiver is fixed, replaying the dead letter (`intellidocs dlq replay --stage webhook`) delivers it.
+        receiver.heal()
+        let parked = try #require(Self.queues.deadLetterQueue("webhook", broker: broker, database: env.database, logger: env.logger))
+        #expect(try await parked.replay(limit: 10) == 1)
+        try await Self.waitUntil("the replayed call is answered") { receiver.calls(path: "/always-500").count == 4 }
+        _ = try await Self.waitFor(api, token: admin.access, "/v1/orgs/acme/workflows/\(lettersID)/runs") { body in
+            ((body["runs"] as? [[String: Any]]) ?? []).contains { (($0["webhooks"] as? [[String: Any]])?.first?["status"] as? String) == "delivered" }
+        }
+        #expect(try await api.call(.get, "/v1/orgs/acme/documents/\(letterID)", token: owner.access).string("status") == "succeeded")
 
         // A redelivered event changes nothing: no second run, no second call.
         // Events: uploaded ×3, processed ×2, failed ×1; runs: one per event and workflow of its trigger (3 + 2×2 + 1).
@@ -342,6 +351,10 @@ final class WebhookReceiver: Sendable {
 
     let failFirst: Int
     private let recorded = Mutex<[Call]>([])
+    private let healed = Mutex(false)
+
+    /// From now on `/always-500` answers 200 too.
+    func heal() { healed.withLock { $0 = true } }
 
     init(failFirst: Int) { self.failFirst = failFirst }
 
@@ -359,7 +372,8 @@ final class WebhookReceiver: Sendable {
                 calls.append(call)
                 return calls.filter { $0.path == path }.count
             }
-            if path == "/always-500" || count <= self.failFirst { return .internalServerError }
+            if path == "/always-500" && !self.healed.withLock({ $0 }) { return .internalServerError }
+            if path == "/hook" && count <= self.failFirst { return .internalServerError }
             return .ok
         }
         let port = Mutex<Int?>(nil)

@@ -2,6 +2,7 @@ import Broker
 import Foundation
 import Pipeline
 import Testing
+import Workflows
 import Yams
 
 /// `deploy/` as an operator uses it: every file parses; every command a container runs is a real
@@ -112,7 +113,8 @@ struct DeployManifestTests {
 
     @Test func everyStageHasWorkersAutoscalingAndQueues() throws {
         let deploy = try DeployFiles.load()
-        let pipeline = try PipelineDefinition.load(path: DeployFiles.repository + "/pipelines/default.yml")
+        // The pipeline's stages and the queues of workflow events and webhook calls.
+        let pipeline = EventQueues.monitored(try PipelineDefinition.load(path: DeployFiles.repository + "/pipelines/default.yml"))
         let stages = Set(pipeline.stages.map(\.name))
 
         // Kubernetes: a Deployment per stage, scaled by KEDA on that stage's queue.
@@ -173,7 +175,7 @@ struct DeployManifestTests {
     }
 
     @Test func rabbitDefinitionsMatchTheTopology() throws {
-        let pipeline = try PipelineDefinition.load(path: DeployFiles.repository + "/pipelines/default.yml")
+        let pipeline = EventQueues.monitored(try PipelineDefinition.load(path: DeployFiles.repository + "/pipelines/default.yml"))
         let definitions = yamlMap(try DeployFiles.json("rabbitmq/definitions.json")) ?? [:]
         var queues: [String: [String: Any]] = [:]
         for queue in yamlList(definitions["queues"]).compactMap(yamlMap) {

@@ -3,6 +3,7 @@ import Foundation
 import Hummingbird
 import Pipeline
 import Storage
+import Workflows
 
 /// Platform administration (`/v1/admin/…`, platform admins only): organisations, suspension, the
 /// pipeline's queues and dead-letter queues.
@@ -84,11 +85,11 @@ struct AdminController {
         do {
             let stats: [StageQueueStats]
             if let management = services.broker.managementURL {
-                stats = try await QueueMonitor(pipeline: services.pipeline, managementURL: management, broker: nil)
+                stats = try await QueueMonitor(pipeline: EventQueues.monitored(services.pipeline), managementURL: management, broker: nil)
                     .snapshot(virtualHost: services.broker.virtualHost)
             } else {
                 stats = try await services.broker.withConnection(name: "intellidocs api queues", logger: context.logger) { broker in
-                    try await QueueMonitor(pipeline: services.pipeline, managementURL: nil, broker: broker).snapshot()
+                    try await QueueMonitor(pipeline: EventQueues.monitored(services.pipeline), managementURL: nil, broker: broker).snapshot()
                 }
             }
             return OK(QueueList(queues: stats))

@@ -57,7 +57,12 @@ struct Queues: AsyncParsableCommand {
     @Flag(help: "Print {\"stages\": [...]} as JSON (one snapshot).") var json = false
     @Flag(help: "A live view refreshed every second, with rates, durations and time to drain (Ctrl-C to stop).") var watch = false
 
-    struct Output: Encodable { let stages: [StageQueueStats] }
+    /// `stages`: the pipeline's stages, in order (the contract); `event_queues`: workflow events and webhook calls.
+    struct Output: Encodable {
+        let stages: [StageQueueStats]
+        let eventQueues: [StageQueueStats]
+        enum CodingKeys: String, CodingKey { case stages, eventQueues = "event_queues" }
+    }
 
     func validate() throws {
         if json && watch { throw ValidationError("--json prints one snapshot; leave out --watch") }
@@ -76,7 +81,9 @@ struct Queues: AsyncParsableCommand {
                 }
             }
             if json {
-                try printJSON(Output(stages: try await snapshot()))
+                let all = try await snapshot()
+                let pipelineStages = Set(services.pipelineDefinition.stages.map(\.name))
+                try printJSON(Output(stages: all.filter { pipelineStages.contains($0.stage) }, eventQueues: all.filter { !pipelineStages.contains($0.stage) }))
             } else if watch {
                 try await QueueWatch(snapshot: snapshot, database: services.database).run()
             } else {

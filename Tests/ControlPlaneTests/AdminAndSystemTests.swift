@@ -140,6 +140,7 @@ struct AdminAndSystemTests {
                 #expect(queues.status == 200, "\(queues.body)")
                 let figures = queues["queues"] as? [[String: Any]] ?? []
                 #expect(figures.compactMap { $0["stage"] as? String } == pipeline.stages.map(\.name))
+                #expect((queues["event_queues"] as? [[String: Any]])?.compactMap { $0["stage"] as? String } == ["workflow", "webhook"])
 
                 let replay = try await api.call(.post, "/v1/admin/dlq/\(stage.name)/replay?limit=1", token: root.access)
                 #expect(replay.status == 200 && replay["replayed"] as? Int == 1, "\(replay.body)")

@@ -95,6 +95,7 @@ struct CLITests {
             let queues = try Self.json(try Self.run(["queues", "--json"], environment: environment).stdout)
             let stages = queues["stages"] as? [[String: Any]] ?? []
             #expect(stages.map { $0["stage"] as? String } == ["ingest", "chunk", "index"])
+            #expect((queues["event_queues"] as? [[String: Any]])?.map { $0["stage"] as? String } == ["workflow", "webhook"])
             for key in ["ready", "unacked", "consumers", "retrying", "dead_lettered"] {
                 #expect(stages.first?[key] is Int, "queues lacks \(key)")
             }

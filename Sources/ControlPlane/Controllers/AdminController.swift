@@ -1,6 +1,7 @@
 import Broker
 import Foundation
 import Hummingbird
+import Logging
 import Pipeline
 import Storage
 import Workflows
@@ -78,7 +79,12 @@ struct AdminController {
         return .init(account, role: nil, plans: services.plans)
     }
 
-    struct QueueList: Encodable, Sendable { let queues: [StageQueueStats] }
+    /// `queues`: the pipeline's stages (the contract); `event_queues`: workflow events and webhook calls.
+    struct QueueList: Encodable, Sendable {
+        let queues: [StageQueueStats]
+        let eventQueues: [StageQueueStats]
+        enum CodingKeys: String, CodingKey { case queues, eventQueues = "event_queues" }
+    }
 
     /// The per-stage figures of `intellidocs queues`.
     @Sendable func queues(_ request: Request, context: APIRequestContext) async throws -> OK<QueueList> {
@@ -92,7 +98,8 @@ struct AdminController {
                     try await QueueMonitor(pipeline: EventQueues.monitored(services.pipeline), managementURL: nil, broker: broker).snapshot()
                 }
             }
-            return OK(QueueList(queues: stats))
+            let pipelineStages = Set(services.pipeline.stages.map(\.name))
+            return OK(QueueList(queues: stats.filter { pipelineStages.contains($0.stage) }, eventQueues: stats.filter { !pipelineStages.contains($0.stage) }))
         } catch {
             context.logger.error("reading queue figures failed", metadata: ["error": "\(error)"])
             throw APIError.unavailable("the broker's queue figures cannot be read now; is RabbitMQ up?")
@@ -100,10 +107,17 @@ struct AdminController {
     }
 
     func stage(_ context: APIRequestContext) throws(APIError) -> PipelineDefinition.StageDefinition {
-        guard let name = context.parameters.get("stage"), let stage = services.pipeline.stage(named: name) else {
-            throw APIError.notFound("stage (known: \(services.pipeline.stages.map(\.name).joined(separator: ", ")))")
+        let known = EventQueues.monitored(services.pipeline)
+        guard let name = context.parameters.get("stage"), let stage = known.stage(named: name) else {
+            throw APIError.notFound("stage (known: \(known.stages.map(\.name).joined(separator: ", ")))")
         }
         return stage
+    }
+
+    /// The stage's parking lot; for `workflow` and `webhook`, one that resets their records, not documents.
+    func deadLetters(_ stage: PipelineDefinition.StageDefinition, broker: BrokerConnection, logger: Logger) -> DeadLetterQueue {
+        EventQueues.standard.deadLetterQueue(stage.name, broker: broker, database: services.database, logger: logger)
+            ?? DeadLetterQueue(broker: broker, database: services.database, stage: stage, logger: logger)
     }
 
     struct ReplayResult: Encodable, Sendable {
@@ -122,7 +136,7 @@ struct AdminController {
             limit = value
         }
         let replayed = try await withBroker(context) { broker in
-            try await DeadLetterQueue(broker: broker, database: services.database, stage: stage, logger: context.logger).replay(limit: limit)
+            try await deadLetters(stage, broker: broker, logger: context.logger).replay(limit: limit)
         }
         try await services.database.inTransaction { connection in
             try await services.audit.append(
@@ -141,7 +155,7 @@ struct AdminController {
     @Sendable func purge(_ request: Request, context: APIRequestContext) async throws -> OK<PurgeResult> {
         let stage = try stage(context)
         let purged = try await withBroker(context) { broker in
-            try await DeadLetterQueue(broker: broker, database: services.database, stage: stage, logger: context.logger).purge()
+            try await deadLetters(stage, broker: broker, logger: context.logger).purge()
         }
         try await services.database.inTransaction { connection in
             try await services.audit.append(

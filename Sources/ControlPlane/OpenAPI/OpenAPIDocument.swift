@@ -277,7 +277,7 @@ enum OpenAPIDocument {
             Operation(method: "POST", path: "/v1/admin/orgs/{org}/unsuspend", tag: "admin", summary: "Lift a suspension",
                       responses: [(200, "the organisation", ref("Organization"))]),
             Operation(method: "GET", path: "/v1/admin/queues", tag: "admin", summary: "Per-stage queue figures",
-                      responses: [(200, "queues", object(["queues": array(ref("QueueStats"))])), (503, "broker unreachable", ref("Error"))]),
+                      responses: [(200, "queues", object(["queues": array(ref("QueueStats")), "event_queues": array(ref("QueueStats"))])), (503, "broker unreachable", ref("Error"))]),
             Operation(method: "POST", path: "/v1/admin/dlq/{stage}/replay", tag: "admin", summary: "Replay a stage's dead letters",
                       responses: [(200, "replayed", object(["stage": string, "replayed": integer]))], query: [("limit", "at most this many, default 1000")]),
             Operation(method: "DELETE", path: "/v1/admin/dlq/{stage}", tag: "admin", summary: "Purge a stage's dead letters",

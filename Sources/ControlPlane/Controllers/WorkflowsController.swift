@@ -12,6 +12,7 @@ import Workflows
 /// stores them. Webhook secrets are accepted and never shown again.
 struct WorkflowsController {
     let services: APIServices
+    static let maximumWorkflows = 100
 
     func register(on router: some RouterMethods<APIRequestContext>) {
         router.post("workflows", use: create)
@@ -167,6 +168,12 @@ struct WorkflowsController {
         let access = try context.require(.workflowsManage)
         let input = try await decode(request, context: context, orgID: access.orgID)
         let record = try await services.database.inTransaction { connection in
+            // Every event runs every workflow of its trigger: a bound keeps that cost in check.
+            let existing = try await repository.list(orgID: access.orgID, on: connection).count
+            guard existing < Self.maximumWorkflows else {
+                throw APIError.conflict(
+                    "the organisation has \(existing) workflows, the most it may have; delete or combine some first", code: "workflow_limit")
+            }
             let record: WorkflowRecord
             do {
                 record = try await repository.create(

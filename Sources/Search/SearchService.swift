@@ -128,28 +128,23 @@ public struct SearchService: Sendable {
         var chunks: [ChunkKey: (page: Int, snippet: String)] = [:]
     }
 
-    /// Titles and highlighted snippets for the chunks on this page, in one query.
+    /// Titles, texts and the query's lexemes for the chunks on this page, in one query; the snippets are
+    /// highlighted here (`Snippets`), not by `ts_headline`.
     private func loadDetails(_ hits: [ChunkHit], query: String, orgID: UUID) async throws -> Details {
         var details = Details()
         if hits.isEmpty { return details }
         let rows = try await database.client.query(
             """
-            WITH q AS (
-                SELECT nullif(replace(plainto_tsquery('english', \(query))::text, ' & ', ' | '), '')::tsquery AS query
-            )
-            SELECT c.document_id, c.chunk_index, c.page_number, d.external_id, d.title,
-                   CASE WHEN q.query IS NULL THEN left(c.text, 240)
-                        ELSE ts_headline('english', c.text, q.query,
-                             'StartSel=<mark>, StopSel=</mark>, MaxWords=25, MinWords=10, MaxFragments=2, FragmentDelimiter=" … "')
-                   END
+            WITH q AS (SELECT coalesce(array_agg(DISTINCT lexeme), '{}') AS lexemes FROM unnest(to_tsvector('english', \(query))))
+            SELECT c.document_id, c.chunk_index, c.page_number, d.external_id, d.title, left(c.text, 20000), q.lexemes
             FROM unnest(\(hits.map(\.documentID))::uuid[], \(hits.map { Int32($0.chunkIndex) })::int[]) AS h(document_id, chunk_index)
             JOIN chunks c ON c.document_id = h.document_id AND c.chunk_index = h.chunk_index AND c.org_id = \(orgID) AND c.indexed
             JOIN documents d ON d.id = c.document_id AND d.org_id = \(orgID)
             CROSS JOIN q
             """, logger: database.logger)
-        for try await (document, chunk, page, external, title, snippet) in rows.decode((UUID, Int32, Int32, String?, String, String).self) {
+        for try await (document, chunk, page, external, title, text, lexemes) in rows.decode((UUID, Int32, Int32, String?, String, String, [String]).self) {
             details.documents[document] = (external, title)
-            details.chunks[ChunkKey(documentID: document, chunkIndex: Int(chunk))] = (Int(page), snippet)
+            details.chunks[ChunkKey(documentID: document, chunkIndex: Int(chunk))] = (Int(page), Snippets.highlight(text, lexemes: lexemes))
         }
         return details
     }

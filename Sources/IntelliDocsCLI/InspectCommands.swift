@@ -45,6 +45,9 @@ struct SearchCommand: AsyncParsableCommand {
                 let bold = isatty(STDOUT_FILENO) == 1
                 let snippet = result.snippet.replacingOccurrences(of: "<mark>", with: bold ? "\u{1B}[1m" : "")
                     .replacingOccurrences(of: "</mark>", with: bold ? "\u{1B}[0m" : "")
+                    // Snippets are HTML-escaped; a terminal shows the text itself.
+                    .replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">")
+                    .replacingOccurrences(of: "&quot;", with: "\"").replacingOccurrences(of: "&amp;", with: "&")
                 print("   " + snippet.replacingOccurrences(of: "\n", with: " "))
             }
         }

@@ -79,9 +79,10 @@ struct HNSWGraph: Sendable {
     /// Adds rows `count..<newCount` of `matrix` to the graph, searching on `lanes` threads (this call
     /// blocks: run it off the cooperative pool).
     ///
-    /// Rows are added in batches of up to 1/64 of the graph: the nodes of one batch are placed against the
-    /// graph as it was before the batch (in parallel), then linked in row order. Nodes of one batch do not
-    /// see each other, which costs little while a batch is small relative to the graph.
+    /// Rows are added in batches of up to 1/64 of the graph (at most 512): the nodes of one batch are placed
+    /// against the graph as it was before the batch, in parallel, each also compared directly with the
+    /// nodes before it in the batch (rows of one document arrive together and are each other's nearest
+    /// neighbours); then they are linked.
     mutating func insert(upTo newCount: Int, matrix: UnsafeBufferPointer<Float>, lanes: Int) {
         precondition(newCount >= count && matrix.count >= newCount * dimension)
         guard newCount > count, let vectors = matrix.baseAddress else { return }
@@ -115,7 +116,7 @@ struct HNSWGraph: Sendable {
                             done = 1
                         }
                         while done < newCount {
-                            let batch = done..<min(newCount, done + max(1, min(1024, done / 64)))
+                            let batch = done..<min(newCount, done + max(1, min(512, done / 64)))
                             // Place: each new node's neighbours per level, against the graph before the batch.
                             let plans = PlanTable(count: batch.count)
                             let next = Atomic<Int>(0)
@@ -130,7 +131,8 @@ struct HNSWGraph: Sendable {
                                         slot,
                                         Self.place(
                                             node: node, level: Int(links.levels[Int(node)]), entry: entryPoint, top: topLevel, m: m,
-                                            efConstruction: efConstruction, links: links, space: space, visited: &visited))
+                                            efConstruction: efConstruction, mates: Int32(batch.lowerBound)..<node, links: links, space: space,
+                                            visited: &visited))
                                 }
                             }
 
@@ -181,23 +183,27 @@ struct HNSWGraph: Sendable {
     }
 
     /// A new node's neighbours on each level it shares with the graph (index = level), chosen by the
-    /// heuristic among the `efConstruction` nearest found.
+    /// heuristic among the `efConstruction` nearest found in the graph and among `mates` (nodes of the
+    /// same batch, not in the graph yet).
     private static func place(
-        node: Int32, level: Int, entry: Int32, top: Int, m: Int, efConstruction: Int, links: Links, space: VectorSpace,
-        visited: inout VisitedSet
+        node: Int32, level: Int, entry: Int32, top: Int, m: Int, efConstruction: Int, mates: Range<Int32>, links: Links,
+        space: VectorSpace, visited: inout VisitedSet
     ) -> [[Scored]] {
         let query = space.row(node)
         var nearest = Scored(score: space.dot(query, entry), node: entry)
         if top > level {
             nearest = greedy(query: query, from: nearest, levels: (level + 1...top).reversed(), links: links, space: space)
         }
+        let nearestMates = TopK.select(mates.map { Scored(score: space.dot(query, $0), node: $0) }, count: efConstruction)
         var entries = [nearest]
         var plan = [[Scored]](repeating: [], count: min(level, top) + 1)
         for current in stride(from: min(level, top), through: 0, by: -1) {
             let found = searchLevel(
                 query: query, entries: entries, ef: efConstruction, level: current, links: links, space: space, visited: &visited,
                 accept: nil)
-            plan[current] = selectNeighbours(found, max: m, space: space)
+            let matesHere = nearestMates.filter { Int(links.levels[Int($0.node)]) >= current }
+            let candidates = matesHere.isEmpty ? found : TopK.select(found + matesHere, count: efConstruction)
+            plan[current] = selectNeighbours(candidates, max: m, space: space)
             entries = found
         }
         return plan
@@ -325,6 +331,13 @@ struct HNSWGraph: Sendable {
 }
 
 // MARK: - Pieces of the graph's hot loops
+
+extension TopK {
+    /// The best `count` scored rows, best first.
+    static func select(_ items: [HNSWGraph.Scored], count: Int) -> [HNSWGraph.Scored] {
+        select(items.indices, count: count) { items[$0].isBetter(than: items[$1]) }.map { items[$0] }
+    }
+}
 
 /// The graph's link lists as pointers (valid only inside the `withUnsafe…` calls that made them).
 private struct Links: @unchecked Sendable {

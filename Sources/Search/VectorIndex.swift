@@ -312,7 +312,7 @@ public final class VectorIndex: Sendable {
                     let scored = candidates.map {
                         HNSWGraph.Scored(score: VectorScoring.dot(vector, matrix.baseAddress! + Int($0) * dimension, dimension: dimension), node: $0)
                     }
-                    return TopK.select(scored.indices, count: limit) { scored[$0].isBetter(than: scored[$1]) }.map { scored[$0] }
+                    return TopK.select(scored, count: limit)
                 }
                 var found: [HNSWGraph.Scored]
                 if let allowed {
@@ -333,10 +333,9 @@ public final class VectorIndex: Sendable {
                 return found
             }
         }
-        let best = TopK.select(found.indices, count: limit) { found[$0].isBetter(than: found[$1]) }
-        return best.map {
-            let key = snapshot.keys[Int(found[$0].node)]
-            return ChunkHit(documentID: key.documentID, chunkIndex: Int(key.chunkIndex), score: Double(found[$0].score))
+        return TopK.select(found, count: limit).map {
+            let key = snapshot.keys[Int($0.node)]
+            return ChunkHit(documentID: key.documentID, chunkIndex: Int(key.chunkIndex), score: Double($0.score))
         }
     }
 }

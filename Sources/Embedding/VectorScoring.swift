@@ -3,6 +3,13 @@ import COpenBLAS
 /// Scores for exact vector search, on OpenBLAS: the Search room's vector index keeps its vectors in one
 /// contiguous row-major matrix and asks for all dot products with a query at once (`sgemv`).
 public enum VectorScoring {
+    /// `a · b` for two vectors of `dimension` floats: the graph search of the vector index compares one
+    /// pair at a time.
+    @inline(__always)
+    public static func dot(_ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, dimension: Int) -> Float {
+        cblas_sdot(Int32(dimension), a, 1, b, 1)
+    }
+
     /// `scores[i] = matrix[i] · query` for `rows` rows of `dimension` floats.
     public static func dotProducts(
         matrix: UnsafeBufferPointer<Float>, rows: Int, dimension: Int, query: [Float], into scores: inout [Float]

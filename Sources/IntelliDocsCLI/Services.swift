@@ -88,7 +88,9 @@ struct Services: Sendable {
         } catch {
             throw CLIError("\(error.description) (INTELLIDOCS_MODEL_DIR)")
         }
-        let index = VectorIndex(database: database, dimension: embedder.dimension, model: SentenceEmbedder.modelName)
+        let index = VectorIndex(
+            database: database, dimension: embedder.dimension, model: SentenceEmbedder.modelName,
+            approximate: ApproximateSearchOptions(threshold: settings.annThreshold))
         return SearchService(database: database, semantic: SemanticLeg(embedder: embedder, index: index, database: database), keywordIndex: keywordIndex)
     }
 

@@ -6,6 +6,12 @@ public import Storage
 /// The vector leg, plugged in when the embedding model is available.
 public protocol SemanticRetrieving: Sendable {
     func retrieve(_ query: String, orgID: UUID, filters: SearchFilters, limit: Int) async throws -> [ChunkHit]
+    /// Loads what the leg keeps in memory for the organisation (and waits for a graph being built).
+    func warmUp(orgID: UUID) async throws
+}
+
+extension SemanticRetrieving {
+    public func warmUp(orgID: UUID) async throws {}
 }
 
 /// Search over one organisation's processed documents: BM25 keywords, vectors, or both fused with
@@ -24,9 +30,11 @@ public struct SearchService: Sendable {
 
     public var hasSemanticLeg: Bool { semantic != nil }
 
-    /// Loads the organisation's in-memory keyword index now, if this service has one.
+    /// Loads the organisation's in-memory indexes now (keywords, if this service keeps them in memory;
+    /// vectors, waiting for a graph being built): a searcher about to be measured.
     public func warmUp(orgID: UUID) async throws {
         try await keyword.index?.warm(orgID)
+        try await semantic?.warmUp(orgID: orgID)
     }
 
     /// `keywordIndex`: BM25 from memory for long-running searchers (the API, benchmarks, evaluation); a

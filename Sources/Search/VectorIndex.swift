@@ -8,7 +8,8 @@ import PostgresNIO
 public import Storage
 import Synchronization
 
-/// Exact cosine top-k over an organisation's chunk vectors, in memory.
+/// Cosine top-k over an organisation's chunk vectors, in memory: an exact scan, or an HNSW graph for
+/// large organisations.
 ///
 /// Each organisation's vectors sit in one contiguous row-major matrix (unit vectors, so a dot product is
 /// the cosine), loaded from PostgreSQL on first use. Before every search the index compares the
@@ -16,8 +17,11 @@ import Synchronization
 /// vectors' sequence numbers); any deletion reloads the organisation, so a deleted chunk never comes back.
 /// Searches score on an immutable snapshot, so they run in parallel with each other and with a refresh.
 ///
-/// The boundary is `nearest(to:orgID:limit:allowed:)`: an approximate index (HNSW) for very large
-/// organisations can replace the exact scan behind it.
+/// Organisations with more vectors than `ApproximateSearchOptions.threshold` get an HNSW graph
+/// (`HNSWGraph`), built in the background over the snapshot's matrix; until it is ready the exact scan
+/// serves. Rows appended after the graph was built are scanned exactly (a short tail) until a background
+/// build inserts them. A reload (after a deletion) starts a new graph: a graph is only used with the rows
+/// it was built on. Filters that admit few rows are scanned exactly over those rows.
 public final class VectorIndex: Sendable {
     final class Snapshot: Sendable {
         let matrix: [Float]
@@ -25,13 +29,37 @@ public final class VectorIndex: Sendable {
         let lastSequence: Int64
         let version: Int64
         let deletions: Int64
-        init(matrix: [Float], keys: [ChunkKey], lastSequence: Int64, version: Int64, deletions: Int64) {
+        /// Snapshots that share a lineage extend the same load (appends only): their rows agree.
+        let lineage: Int
+        /// A graph over the first `approximate.graph.count` rows, when built.
+        let approximate: ApproximateIndex?
+        init(
+            matrix: [Float], keys: [ChunkKey], lastSequence: Int64, version: Int64, deletions: Int64, lineage: Int,
+            approximate: ApproximateIndex?
+        ) {
             self.matrix = matrix
             self.keys = keys
             self.lastSequence = lastSequence
             self.version = version
             self.deletions = deletions
+            self.lineage = lineage
+            self.approximate = approximate
         }
+
+        func replacing(approximate: ApproximateIndex) -> Snapshot {
+            Snapshot(
+                matrix: matrix, keys: keys, lastSequence: lastSequence, version: version, deletions: deletions, lineage: lineage,
+                approximate: approximate)
+        }
+
+        var bytes: Int { matrix.count * 4 + keys.count * 24 + (approximate?.bytes ?? 0) }
+    }
+
+    /// The graph over a snapshot's first rows, and those rows by document (for filters).
+    struct ApproximateIndex: Sendable {
+        let graph: HNSWGraph
+        let rowsByDocument: [UUID: [Int32]]
+        var bytes: Int { graph.bytes + graph.count * 4 + rowsByDocument.count * 64 }
     }
 
     struct ChunkKey: Sendable, Hashable {
@@ -45,19 +73,39 @@ public final class VectorIndex: Sendable {
     /// Upper bound on vectors held for one organisation; past it, loading fails with a clear error
     /// instead of exhausting memory.
     let maxVectorsPerOrganization: Int
+    let approximateOptions: ApproximateSearchOptions
     private let snapshots = Mutex<[UUID: Snapshot]>([:])
     private let refreshLock = AsyncSerializer()
+    private let lineages = Atomic<Int>(0)
+    /// Graph builds under way, one per organisation at most.
+    private let builds = Mutex<[UUID: Task<Void, Never>]>([:])
 
-    public init(database: Database, dimension: Int, model: String, maxVectorsPerOrganization: Int = 5_000_000) {
+    public init(
+        database: Database, dimension: Int, model: String, maxVectorsPerOrganization: Int = 5_000_000,
+        approximate: ApproximateSearchOptions = ApproximateSearchOptions()
+    ) {
         self.database = database
         self.dimension = dimension
         self.model = model
         self.maxVectorsPerOrganization = maxVectorsPerOrganization
+        self.approximateOptions = approximate
     }
 
-    /// Bytes held by all loaded organisations (reported as `intellidocs_vector_index_bytes`).
+    /// Bytes held by all loaded organisations, graphs included (reported as `intellidocs_vector_index_bytes`).
     public var memoryBytes: Int {
-        snapshots.withLock { $0.values.reduce(0) { $0 + $1.matrix.count * 4 + $1.keys.count * 24 } }
+        snapshots.withLock { $0.values.reduce(0) { $0 + $1.bytes } }
+    }
+
+    /// Loads the organisation and, when it gets a graph, waits until the graph is built (a searcher about
+    /// to be measured; searches never wait for it).
+    public func warm(_ orgID: UUID) async throws {
+        let snapshot = try await current(orgID)
+        await scheduleGraph(orgID, for: snapshot)?.value
+    }
+
+    /// Rows of the organisation's current snapshot that are in its graph (0 when it has none).
+    func graphRows(_ orgID: UUID) -> Int {
+        snapshots.withLock { $0[orgID]?.approximate?.graph.count ?? 0 }
     }
 
     /// The `limit` chunks most similar to `query` (a unit vector), best first; only chunks of documents
@@ -67,6 +115,9 @@ public final class VectorIndex: Sendable {
         let snapshot = try await current(orgID)
         let rows = snapshot.keys.count
         if rows == 0 { return [] }
+        if let approximate = snapshot.approximate {
+            return approximateNearest(snapshot, approximate, query: query, limit: limit, allowed: allowed)
+        }
         var scores: [Float] = []
         snapshot.matrix.withUnsafeBufferPointer { matrix in
             VectorScoring.dotProducts(matrix: matrix, rows: rows, dimension: dimension, query: query, into: &scores)
@@ -92,6 +143,12 @@ public final class VectorIndex: Sendable {
         let snapshot = try await current(orgID)
         let rows = snapshot.keys.count
         if rows == 0 { return queries.map { _ in [] } }
+        if let approximate = snapshot.approximate {
+            // A graph search reads a few thousand rows: nothing to share between the queries.
+            return queries.indices.map {
+                approximateNearest(snapshot, approximate, query: queries[$0], limit: limits[$0], allowed: allowed[$0])
+            }
+        }
         let count = queries.count
         var scores: [Float] = []
         snapshot.matrix.withUnsafeBufferPointer { matrix in
@@ -123,9 +180,10 @@ public final class VectorIndex: Sendable {
         let repository = VectorRepository(logger: database.logger)
         let (version, deletions) = try await repository.versions(orgID: orgID, database: database)
         if let snapshot = snapshots.withLock({ $0[orgID] }), snapshot.version == version, snapshot.deletions == deletions {
+            scheduleGraph(orgID, for: snapshot)
             return snapshot
         }
-        return try await refreshLock.run {
+        let snapshot = try await refreshLock.run {
             // Another caller may have refreshed while this one waited.
             let existing = snapshots.withLock { $0[orgID] }
             if let existing, existing.version == version, existing.deletions == deletions { return existing }
@@ -153,11 +211,159 @@ public final class VectorIndex: Sendable {
                 keys.append(ChunkKey(documentID: document, chunkIndex: chunk))
                 last = sequence
             }
-            let snapshot = Snapshot(matrix: matrix, keys: keys, lastSequence: last, version: version, deletions: deletions)
-            snapshots.withLock { $0[orgID] = snapshot }
+            let lineage = base?.lineage ?? lineages.add(1, ordering: .relaxed).newValue
+            let snapshot = snapshots.withLock { snapshots in
+                // A graph published while this refresh loaded covers rows this snapshot also has.
+                var approximate = base?.approximate
+                if let latest = snapshots[orgID], latest.lineage == lineage, let built = latest.approximate,
+                    built.graph.count > approximate?.graph.count ?? -1
+                {
+                    approximate = built
+                }
+                let snapshot = Snapshot(
+                    matrix: matrix, keys: keys, lastSequence: last, version: version, deletions: deletions, lineage: lineage,
+                    approximate: approximate)
+                snapshots[orgID] = snapshot
+                return snapshot
+            }
             Gauge(label: "intellidocs_vector_index_bytes").record(memoryBytes)
             return snapshot
         }
+        scheduleGraph(orgID, for: snapshot)
+        return snapshot
+    }
+
+    // MARK: The approximate path
+
+    /// Whether the snapshot should get a graph, or its graph should take in the rows appended since.
+    private func needsGraph(_ snapshot: Snapshot) -> Bool {
+        let rows = snapshot.keys.count
+        guard rows > approximateOptions.threshold else { return false }
+        guard let approximate = snapshot.approximate else { return true }
+        return rows - approximate.graph.count > approximateOptions.maxExactTail
+    }
+
+    /// Starts building (or extending) the organisation's graph in the background when the snapshot needs
+    /// it; the build under way, if any, otherwise.
+    @discardableResult
+    private func scheduleGraph(_ orgID: UUID, for snapshot: Snapshot) -> Task<Void, Never>? {
+        guard needsGraph(snapshot) else { return nil }
+        return builds.withLock { running in
+            if let task = running[orgID] { return task }
+            let task = Task.detached(priority: .utility) { [self] in
+                await buildGraph(orgID, from: snapshot)
+                builds.withLock { _ = $0.removeValue(forKey: orgID) }
+                // Rows appended (or a reload) during the build: the latest snapshot may need more.
+                if let latest = snapshots.withLock({ $0[orgID] }) { scheduleGraph(orgID, for: latest) }
+            }
+            running[orgID] = task
+            return task
+        }
+    }
+
+    /// Inserts the snapshot's rows that its graph lacks (all of them when it has none) into a copy of the
+    /// graph, on a dispatch queue (the build keeps its threads busy for a while: not the cooperative pool's),
+    /// then publishes it if the organisation's snapshot still has those rows.
+    private func buildGraph(_ orgID: UUID, from snapshot: Snapshot) async {
+        let clock = ContinuousClock()
+        let started = clock.now
+        let previous = snapshot.approximate
+        let dimension = dimension, options = approximateOptions
+        let approximate = await withCheckedContinuation { (continuation: CheckedContinuation<ApproximateIndex, Never>) in
+            DispatchQueue.global(qos: .utility).async {
+                var graph = previous?.graph ?? HNSWGraph(dimension: dimension, parameters: options.graphParameters)
+                let from = graph.count, rows = snapshot.keys.count
+                snapshot.matrix.withUnsafeBufferPointer { graph.insert(upTo: rows, matrix: $0, lanes: options.buildThreads) }
+                var rowsByDocument = previous?.rowsByDocument ?? [:]
+                for row in from..<rows { rowsByDocument[snapshot.keys[row].documentID, default: []].append(Int32(row)) }
+                continuation.resume(returning: ApproximateIndex(graph: graph, rowsByDocument: rowsByDocument))
+            }
+        }
+        let published = snapshots.withLock { snapshots in
+            guard let current = snapshots[orgID], current.lineage == snapshot.lineage, current.keys.count >= approximate.graph.count,
+                approximate.graph.count > current.approximate?.graph.count ?? -1
+            else { return false }
+            snapshots[orgID] = current.replacing(approximate: approximate)
+            return true
+        }
+        let seconds = (clock.now - started) / .seconds(1)
+        database.logger.info(
+            published ? "built the vector graph" : "built a vector graph no longer needed (the organisation was reloaded)",
+            metadata: [
+                "org_id": "\(orgID)", "rows": "\(approximate.graph.count)", "inserted": "\(approximate.graph.count - (previous?.graph.count ?? 0))",
+                "seconds": "\(String(format: "%.1f", seconds))",
+            ])
+        Metrics.Timer(label: "intellidocs_vector_graph_build_seconds").recordSeconds(seconds)
+        Gauge(label: "intellidocs_vector_index_bytes").record(memoryBytes)
+    }
+
+    /// The `limit` best rows by the graph, plus the rows appended since it was built (scanned exactly).
+    /// A filter admitting at most a quarter of the graph's rows is scanned exactly over those rows; a
+    /// filtered graph search that finds fewer than `limit` of the admitted rows falls back to the same scan,
+    /// so a filter never hides rows that exist.
+    private func approximateNearest(
+        _ snapshot: Snapshot, _ approximate: ApproximateIndex, query: [Float], limit: Int, allowed: Set<UUID>?
+    ) -> [ChunkHit] {
+        let rows = snapshot.keys.count, graph = approximate.graph, graphed = graph.count
+        let found: [HNSWGraph.Scored] = snapshot.matrix.withUnsafeBufferPointer { matrix in
+            query.withUnsafeBufferPointer { query in
+                let vector = query.baseAddress!
+                func exact(_ candidates: some Sequence<Int32>) -> [HNSWGraph.Scored] {
+                    let scored = candidates.map {
+                        HNSWGraph.Scored(score: VectorScoring.dot(vector, matrix.baseAddress! + Int($0) * dimension, dimension: dimension), node: $0)
+                    }
+                    return TopK.select(scored, count: limit)
+                }
+                var found: [HNSWGraph.Scored]
+                if let allowed {
+                    let admitted = allowed.reduce(0) { $0 + (approximate.rowsByDocument[$1]?.count ?? 0) }
+                    let admittedRows = { allowed.lazy.flatMap { approximate.rowsByDocument[$0] ?? [] } }
+                    if admitted * 4 <= graphed {
+                        found = exact(admittedRows())
+                    } else {
+                        found = graph.search(vector, limit: limit, matrix: matrix) { allowed.contains(snapshot.keys[Int($0)].documentID) }
+                        if found.count < min(limit, admitted) { found = exact(admittedRows()) }
+                    }
+                } else {
+                    found = graph.search(vector, limit: limit, matrix: matrix)
+                    if found.count < min(limit, graphed) { found = exact(0..<Int32(graphed)) }
+                }
+                let tail = (graphed..<rows).lazy.filter { allowed?.contains(snapshot.keys[$0].documentID) ?? true }.map { Int32($0) }
+                found += exact(tail)
+                return found
+            }
+        }
+        return TopK.select(found, count: limit).map {
+            let key = snapshot.keys[Int($0.node)]
+            return ChunkHit(documentID: key.documentID, chunkIndex: Int(key.chunkIndex), score: Double($0.score))
+        }
+    }
+}
+
+/// When the vector index searches an organisation through an HNSW graph instead of scanning every row,
+/// and the graph's parameters.
+public struct ApproximateSearchOptions: Sendable {
+    /// Organisations with more vectors than this get a graph (`INTELLIDOCS_ANN_THRESHOLD`); below it the
+    /// exact scan is exact and fast (about 10 ms for 50,000 vectors of 384 dimensions).
+    public var threshold: Int
+    /// Links per node (level 0 keeps twice as many).
+    public var m = 16
+    /// Candidates considered when linking a new node.
+    public var efConstruction = 100
+    /// Candidates considered per search; at least the number of results asked for.
+    public var efSearch = 96
+    /// Rows appended since the graph was built that are scanned exactly before a background build
+    /// inserts them into the graph.
+    public var maxExactTail = 4_096
+    /// Threads a graph build uses.
+    public var buildThreads = ProcessInfo.processInfo.activeProcessorCount
+
+    public init(threshold: Int = 50_000) {
+        self.threshold = threshold
+    }
+
+    var graphParameters: HNSWGraph.Parameters {
+        HNSWGraph.Parameters(m: m, efConstruction: efConstruction, efSearch: efSearch)
     }
 }
 
@@ -191,6 +397,10 @@ public struct SemanticLeg: SemanticRetrieving {
         }
         let allowed = filters == SearchFilters() ? nil : try await SearchFilterQuery.allowedDocuments(orgID: orgID, filters: filters, database: database)
         return try await scans.nearest(to: vector, orgID: orgID, limit: limit, allowed: allowed)
+    }
+
+    public func warmUp(orgID: UUID) async throws {
+        try await index.warm(orgID)
     }
 
 }

@@ -22,6 +22,10 @@ public struct Settings: Sendable {
     public var billingWebhookSecret: String? = nil
     /// The subscription plans file (`INTELLIDOCS_PLANS`, default `config/plans.yml`).
     public var plansPath: String = "config/plans.yml"
+    /// Organisations with more chunk vectors than this are searched through an HNSW graph instead of an
+    /// exact scan (`INTELLIDOCS_ANN_THRESHOLD`, default 50,000; set it above the largest organisation to
+    /// keep every search exact).
+    public var annThreshold: Int = 50_000
 
     public init(
         databaseURL: String, amqpURL: String, amqpManagementURL: String? = nil, blobDirectory: String,
@@ -79,6 +83,13 @@ public struct Settings: Sendable {
         settings.jwtSecret = values["INTELLIDOCS_JWT_SECRET"].flatMap { $0.isEmpty ? nil : $0 }
         settings.billingWebhookSecret = values["INTELLIDOCS_BILLING_WEBHOOK_SECRET"].flatMap { $0.isEmpty ? nil : $0 }
         settings.plansPath = values["INTELLIDOCS_PLANS"].flatMap { $0.isEmpty ? nil : $0 } ?? "config/plans.yml"
+        if let threshold = values["INTELLIDOCS_ANN_THRESHOLD"]?.trimmingCharacters(in: .whitespaces), !threshold.isEmpty {
+            guard let value = Int(threshold.replacingOccurrences(of: "_", with: "")), value >= 0 else {
+                throw SettingsError(
+                    variable: "INTELLIDOCS_ANN_THRESHOLD", problem: "must be a whole number of vectors, 0 or more (got '\(threshold.prefix(20))')")
+            }
+            settings.annThreshold = value
+        }
         return settings
     }
 

@@ -61,18 +61,18 @@ struct ApproximateSearchTests {
         return Double(hits) / Double(queries * k)
     }
 
-    /// Recall@10 of graph search against the exact scan on 20,000 vectors, built in two steps (the second
+    /// Recall@10 of graph search against the exact scan on 8,000 vectors (20,000 took 3× as long in a debug build: 0.9955 clustered at ef 96 there, 0.98 here), built in two steps (the second
     /// step is the incremental insertion appended vectors get), with the default search settings
     /// (efSearch 96; the semantic leg asks for 200 candidates, so it searches wider still). The vectors
     /// are loosely clustered, like embeddings of text; uniform random vectors (no structure at all, the
     /// hardest case for a graph) are reported but held to a lower bar.
     @Test func graphRecallMatchesTheExactScan() {
-        let rows = 20_000, queries = 200
+        let rows = 8_000, queries = 200
         for (name, spread) in [("clustered", Float(2.0)), ("uniform", Float(1000))] {
             let matrix = Self.clusteredVectors(count: rows + queries, clusters: 400, spread: spread, seed: 7)
             var graph = HNSWGraph(dimension: Self.dimension)
             matrix.withUnsafeBufferPointer { pointer in
-                graph.insert(upTo: 12_000, matrix: pointer, lanes: 2)
+                graph.insert(upTo: 5_000, matrix: pointer, lanes: 2)
                 graph.insert(upTo: rows, matrix: pointer, lanes: 2)
             }
             #expect(graph.count == rows)

@@ -13,108 +13,161 @@
 /// render the snippet as HTML without trusting the document.
 public enum Snippets {
     struct Word {
-        let range: Range<String.Index>
-        /// Index into the lexemes, or nil when the word matches none.
-        let lexeme: Int?
+        /// Byte offsets into the text's UTF-8.
+        let start: Int
+        let end: Int
+        /// Index into the lexemes, or -1 when the word matches none.
+        let lexeme: Int
     }
 
     public static func highlight(_ text: String, lexemes: [String], maxWords: Int = 25, fragments: Int = 2) -> String {
-        let stems = Array(Set(lexemes.map { $0.lowercased() })).filter { !$0.isEmpty }
-        let words = Self.words(in: text, stems: stems)
+        let stems = Array(Set(lexemes.map { Array($0.lowercased().utf8) })).filter { !$0.isEmpty }
+        let bytes = Array(text.utf8)
+        let words = Self.words(in: bytes, stems: stems)
         if words.isEmpty { return escape(String(text.prefix(240))) }
         var windows: [Range<Int>] = []
         var taken = [Bool](repeating: false, count: words.count)
         for _ in 0..<max(1, fragments) {
-            guard let best = bestWindow(words, size: maxWords, excluding: taken) else { break }
-            if !windows.isEmpty && !words[best].contains(where: { $0.lexeme != nil }) { break }
+            guard let best = bestWindow(words, lexemes: stems.count, size: maxWords, excluding: taken) else { break }
+            if !windows.isEmpty && !words[best].contains(where: { $0.lexeme >= 0 }) { break }
             windows.append(best)
             for index in best { taken[index] = true }
         }
         windows.sort { $0.lowerBound < $1.lowerBound }
-        return windows.map { render(text, words: words, window: $0) }.joined(separator: " … ")
+        return windows.map { render(bytes, words: words, window: $0) }.joined(separator: " … ")
     }
 
-    /// Words (letters and digits, with inner apostrophes and hyphens kept in the word) and their matches.
-    static func words(in text: String, stems: [String]) -> [Word] {
+    /// Words — runs of letters and digits, with an apostrophe between letters kept inside ("don't") — and
+    /// their matches. Works on UTF-8 bytes: ASCII is classified directly, other scalars by their Unicode
+    /// properties (this runs for every shown chunk of every search).
+    static func words(in bytes: [UInt8], stems: [[UInt8]]) -> [Word] {
         var words: [Word] = []
-        var start: String.Index?
-        var index = text.startIndex
-        func close(at end: String.Index) {
-            guard let begin = start else { return }
-            let word = text[begin..<end].lowercased()
-            words.append(Word(range: begin..<end, lexeme: stems.firstIndex { matches(word, stem: $0) }))
-            start = nil
+        words.reserveCapacity(bytes.count / 5)
+        var lowered: [UInt8] = []
+        var start = -1
+        var index = 0
+        func close(at end: Int) {
+            guard start >= 0 else { return }
+            lowered.removeAll(keepingCapacity: true)
+            for byte in bytes[start..<end] { lowered.append(byte >= 65 && byte <= 90 ? byte + 32 : byte) }
+            var match = -1
+            for (position, stem) in stems.enumerated() where matches(lowered, stem: stem) {
+                match = position
+                break
+            }
+            words.append(Word(start: start, end: end, lexeme: match))
+            start = -1
         }
-        while index < text.endIndex {
-            let character = text[index]
-            if character.isLetter || character.isNumber {
-                if start == nil { start = index }
-            } else if start != nil && (character == "'" || character == "’"), text.index(after: index) < text.endIndex,
-                      text[text.index(after: index)].isLetter {
-                // "don't": one word
+        while index < bytes.count {
+            let (scalar, length) = decode(bytes, at: index)
+            let isWordCharacter: Bool
+            if scalar < 128 {
+                let byte = UInt8(scalar)
+                isWordCharacter = (byte >= 48 && byte <= 57) || (byte >= 65 && byte <= 90) || (byte >= 97 && byte <= 122)
+            } else if let unicode = Unicode.Scalar(scalar) {
+                isWordCharacter = unicode.properties.isAlphabetic || unicode.properties.numericType != nil
+            } else {
+                isWordCharacter = false
+            }
+            if isWordCharacter {
+                if start < 0 { start = index }
+            } else if start >= 0 && (scalar == 0x27 || scalar == 0x2019) && index + length < bytes.count && isLetter(bytes, at: index + length) {
+                // An apostrophe inside a word.
             } else {
                 close(at: index)
             }
-            index = text.index(after: index)
+            index += length
         }
-        close(at: text.endIndex)
+        close(at: bytes.count)
         return words
     }
 
-    static func matches(_ word: String, stem: String) -> Bool {
-        if word == stem { return true }
-        guard stem.count >= 3 else { return false }
-        if word.hasPrefix(stem) && word.count - stem.count <= 4 { return true }
-        if stem.hasSuffix("i") {
-            let base = stem.dropLast()
-            return word.hasPrefix(base) && word.dropFirst(base.count).first == "y" && word.count - stem.count <= 4
-        }
-        return false
+    static func isLetter(_ bytes: [UInt8], at index: Int) -> Bool {
+        let (scalar, _) = decode(bytes, at: index)
+        if scalar < 128 { return (scalar >= 65 && scalar <= 90) || (scalar >= 97 && scalar <= 122) }
+        return Unicode.Scalar(scalar)?.properties.isAlphabetic ?? false
     }
 
-    static func bestWindow(_ words: [Word], size: Int, excluding taken: [Bool]) -> Range<Int>? {
+    /// The scalar at `index` and its length in bytes (a malformed byte counts as one unknown scalar).
+    static func decode(_ bytes: [UInt8], at index: Int) -> (UInt32, Int) {
+        let lead = bytes[index]
+        if lead < 0x80 { return (UInt32(lead), 1) }
+        let length = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1
+        guard length > 1, index + length <= bytes.count else { return (0xFFFD, 1) }
+        var value = UInt32(lead) & (length == 2 ? 0x1F : length == 3 ? 0x0F : 0x07)
+        for offset in 1..<length { value = value << 6 | (UInt32(bytes[index + offset]) & 0x3F) }
+        return (value, length)
+    }
+
+    /// The word is the stem, or the stem plus at most four bytes, or the stem with its final `i` a `y` there.
+    static func matches(_ word: [UInt8], stem: [UInt8]) -> Bool {
+        if word == stem { return true }
+        guard stem.count >= 3, word.count >= stem.count, word.count - stem.count <= 4 else { return false }
+        let base = stem.last == UInt8(ascii: "i") ? stem.count - 1 : stem.count
+        for position in 0..<base where word[position] != stem[position] { return false }
+        if base == stem.count { return true }
+        return word[base] == UInt8(ascii: "i") || word[base] == UInt8(ascii: "y")
+    }
+
+    /// The window of `size` words, none taken, with the most distinct lexemes, then the most matches, then
+    /// the earliest: one pass with running counts.
+    static func bestWindow(_ words: [Word], lexemes: Int, size: Int, excluding taken: [Bool]) -> Range<Int>? {
         let size = min(size, words.count)
-        var best: (range: Range<Int>, distinct: Int, hits: Int)?
-        var start = 0
+        guard size > 0 else { return nil }
+        var counts = [Int](repeating: 0, count: max(lexemes, 1))
+        var distinct = 0, hits = 0, blocked = 0
+        func add(_ index: Int, _ delta: Int) {
+            if taken[index] { blocked += delta }
+            let lexeme = words[index].lexeme
+            guard lexeme >= 0 else { return }
+            if delta > 0 && counts[lexeme] == 0 { distinct += 1 }
+            counts[lexeme] += delta
+            if delta < 0 && counts[lexeme] == 0 { distinct -= 1 }
+            hits += delta
+        }
+        for index in 0..<size { add(index, 1) }
+        var best: (start: Int, distinct: Int, hits: Int)? = blocked == 0 ? (0, distinct, hits) : nil
+        var start = 1
         while start + size <= words.count {
-            let range = start..<(start + size)
-            if range.contains(where: { taken[$0] }) {
-                start += 1
-                continue
-            }
-            var seen = Set<Int>()
-            var hits = 0
-            for index in range {
-                if let lexeme = words[index].lexeme {
-                    seen.insert(lexeme)
-                    hits += 1
-                }
-            }
-            if best == nil || seen.count > best!.distinct || (seen.count == best!.distinct && hits > best!.hits) {
-                best = (range, seen.count, hits)
+            add(start - 1, -1)
+            add(start + size - 1, 1)
+            if blocked == 0 && (best == nil || distinct > best!.distinct || (distinct == best!.distinct && hits > best!.hits)) {
+                best = (start, distinct, hits)
             }
             start += 1
         }
-        return best?.range
+        return best.map { $0.start..<($0.start + size) }
     }
 
     /// The window's text: from the start of the text when it holds the first word, through the punctuation
     /// that follows its last word.
-    static func render(_ text: String, words all: [Word], window: Range<Int>) -> String {
+    static func render(_ bytes: [UInt8], words all: [Word], window: Range<Int>) -> String {
         guard !window.isEmpty else { return "" }
-        var out = ""
-        var cursor = window.lowerBound == 0 ? text.startIndex : all[window.lowerBound].range.lowerBound
-        for word in all[window] {
-            out += escape(String(text[cursor..<word.range.lowerBound]))
-            let shown = escape(String(text[word.range]))
-            out += word.lexeme == nil ? shown : "<mark>\(shown)</mark>"
-            cursor = word.range.upperBound
+        var out: [UInt8] = []
+        out.reserveCapacity(512)
+        func escaped(_ range: Range<Int>) {
+            for byte in bytes[range] {
+                switch byte {
+                case UInt8(ascii: "&"): out += Array("&amp;".utf8)
+                case UInt8(ascii: "<"): out += Array("&lt;".utf8)
+                case UInt8(ascii: ">"): out += Array("&gt;".utf8)
+                case UInt8(ascii: "\""): out += Array("&quot;".utf8)
+                default: out.append(byte)
+                }
+            }
         }
-        let end = window.upperBound < all.count ? all[window.upperBound].range.lowerBound : text.endIndex
-        var tail = text[cursor..<end]
-        while let last = tail.last, last.isWhitespace { tail = tail.dropLast() }
-        out += escape(String(tail))
-        return out
+        var cursor = window.lowerBound == 0 ? 0 : all[window.lowerBound].start
+        for word in all[window] {
+            escaped(cursor..<word.start)
+            if word.lexeme >= 0 { out += Array("<mark>".utf8) }
+            escaped(word.start..<word.end)
+            if word.lexeme >= 0 { out += Array("</mark>".utf8) }
+            cursor = word.end
+        }
+        var end = window.upperBound < all.count ? all[window.upperBound].start : bytes.count
+        while end > cursor, [9, 10, 13, 32].contains(bytes[end - 1]) { end -= 1 }
+        escaped(cursor..<end)
+        return String(decoding: out, as: UTF8.self)
     }
 
     static func escape(_ text: String) -> String {

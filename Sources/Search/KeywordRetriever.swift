@@ -11,14 +11,15 @@ struct KeywordRetriever: Sendable {
     /// Anserini's BEIR defaults.
     var k1 = 0.9
     var b = 0.4
-    /// Scores from memory while the organisation's snapshot is fresh; SQL otherwise.
+    /// Scores from memory while the organisation's snapshot is fresh (or, for a large organisation, being
+    /// reloaded); SQL otherwise.
     var index: KeywordIndex?
 
     func retrieve(_ query: String, orgID: UUID, filters: SearchFilters, limit: Int) async throws -> [ChunkHit] {
-        if let index, let snapshot = try await index.fresh(orgID) {
+        if let index, let (snapshot, excluded) = try await index.usable(orgID) {
             let lexemes = try await Self.lexemes(of: query, database: database)
             let allowed = filters == SearchFilters() ? nil : try await SearchFilterQuery.allowedDocuments(orgID: orgID, filters: filters, database: database)
-            return index.search(snapshot, lexemes: lexemes, k1: k1, b: b, limit: limit, allowed: allowed)
+            return index.search(snapshot, lexemes: lexemes, k1: k1, b: b, limit: limit, allowed: allowed, excluded: excluded)
         }
         return try await retrieveWithSQL(query, orgID: orgID, filters: filters, limit: limit)
     }

@@ -20,12 +20,18 @@ import Synchronization
 /// Organisations with more vectors than `ApproximateSearchOptions.threshold` get an HNSW graph
 /// (`HNSWGraph`), built in the background over the snapshot's matrix; until it is ready the exact scan
 /// serves. Rows appended after the graph was built are scanned exactly (a short tail) until a background
-/// build inserts them. A reload (after a deletion) starts a new graph: a graph is only used with the rows
-/// it was built on. Filters that admit few rows are scanned exactly over those rows.
+/// build inserts them. A deletion in an organisation with a graph does not reload it: the rows whose
+/// vectors are gone (by sequence number) become tombstones that no search returns, and the graph stays;
+/// past 10% tombstones the organisation is reloaded and a new graph built (a graph is only used with the
+/// rows it was built on). Filters that admit few rows are scanned exactly over those rows.
 public final class VectorIndex: Sendable {
     final class Snapshot: Sendable {
         let matrix: [Float]
         let keys: [ChunkKey]
+        /// Each row's sequence number (`chunk_vectors.seq`).
+        let sequences: [Int64]
+        /// Rows whose vectors were deleted since the load (nil: none); only snapshots with a graph have them.
+        let deleted: [Bool]?
         let lastSequence: Int64
         let version: Int64
         let deletions: Int64
@@ -34,11 +40,13 @@ public final class VectorIndex: Sendable {
         /// A graph over the first `approximate.graph.count` rows, when built.
         let approximate: ApproximateIndex?
         init(
-            matrix: [Float], keys: [ChunkKey], lastSequence: Int64, version: Int64, deletions: Int64, lineage: Int,
-            approximate: ApproximateIndex?
+            matrix: [Float], keys: [ChunkKey], sequences: [Int64], deleted: [Bool]?, lastSequence: Int64, version: Int64, deletions: Int64,
+            lineage: Int, approximate: ApproximateIndex?
         ) {
             self.matrix = matrix
             self.keys = keys
+            self.sequences = sequences
+            self.deleted = deleted
             self.lastSequence = lastSequence
             self.version = version
             self.deletions = deletions
@@ -48,11 +56,14 @@ public final class VectorIndex: Sendable {
 
         func replacing(approximate: ApproximateIndex) -> Snapshot {
             Snapshot(
-                matrix: matrix, keys: keys, lastSequence: lastSequence, version: version, deletions: deletions, lineage: lineage,
-                approximate: approximate)
+                matrix: matrix, keys: keys, sequences: sequences, deleted: deleted, lastSequence: lastSequence, version: version,
+                deletions: deletions, lineage: lineage, approximate: approximate)
         }
 
-        var bytes: Int { matrix.count * 4 + keys.count * 24 + (approximate?.bytes ?? 0) }
+        /// Whether the row's vector still exists.
+        @inline(__always) func isLive(_ row: Int) -> Bool { deleted.map { !$0[row] } ?? true }
+
+        var bytes: Int { matrix.count * 4 + keys.count * 32 + (deleted?.count ?? 0) + (approximate?.bytes ?? 0) }
     }
 
     /// The graph over a snapshot's first rows, and those rows by document (for filters).
@@ -103,6 +114,11 @@ public final class VectorIndex: Sendable {
         await scheduleGraph(orgID, for: snapshot)?.value
     }
 
+    /// Rows of the organisation's current snapshot that were deleted and are skipped (tombstones).
+    func tombstones(_ orgID: UUID) -> Int {
+        snapshots.withLock { $0[orgID]?.deleted?.filter { $0 }.count ?? 0 }
+    }
+
     /// Rows of the organisation's current snapshot that are in its graph (0 when it has none).
     func graphRows(_ orgID: UUID) -> Int {
         snapshots.withLock { $0[orgID]?.approximate?.graph.count ?? 0 }
@@ -127,8 +143,10 @@ public final class VectorIndex: Sendable {
         let candidates = scores.withUnsafeBufferPointer { scores in
             let better = { (a: Int, b: Int) in scores[a] != scores[b] ? scores[a] > scores[b] : a < b }
             if let allowed {
-                return TopK.select((0..<rows).lazy.filter { allowed.contains(snapshot.keys[$0].documentID) }, count: limit, by: better)
+                return TopK.select(
+                    (0..<rows).lazy.filter { snapshot.isLive($0) && allowed.contains(snapshot.keys[$0].documentID) }, count: limit, by: better)
             }
+            if snapshot.deleted != nil { return TopK.select((0..<rows).lazy.filter { snapshot.isLive($0) }, count: limit, by: better) }
             return TopK.select(0..<rows, count: limit, by: better)
         }
         return candidates.map {
@@ -162,7 +180,11 @@ public final class VectorIndex: Sendable {
                 }
                 let top: [Int]
                 if let filter = allowed[column] {
-                    top = TopK.select((0..<rows).lazy.filter { filter.contains(snapshot.keys[$0].documentID) }, count: limits[column], by: better)
+                    top = TopK.select(
+                        (0..<rows).lazy.filter { snapshot.isLive($0) && filter.contains(snapshot.keys[$0].documentID) }, count: limits[column],
+                        by: better)
+                } else if snapshot.deleted != nil {
+                    top = TopK.select((0..<rows).lazy.filter { snapshot.isLive($0) }, count: limits[column], by: better)
                 } else {
                     top = TopK.select(0..<rows, count: limits[column], by: better)
                 }
@@ -187,9 +209,27 @@ public final class VectorIndex: Sendable {
             // Another caller may have refreshed while this one waited.
             let existing = snapshots.withLock { $0[orgID] }
             if let existing, existing.version == version, existing.deletions == deletions { return existing }
-            let base = existing.flatMap { $0.deletions == deletions ? $0 : nil }
+            var base = existing.flatMap { $0.deletions == deletions ? $0 : nil }
+            var deleted = base?.deleted
+            if base == nil, let existing, existing.approximate != nil {
+                // Something was deleted in an organisation with a graph: mark the rows whose vectors are gone
+                // instead of reloading every vector and rebuilding the graph (seconds of both cores at 200k
+                // rows, for each delete); reload only past `maxTombstoneFraction` (a tenth) of the rows.
+                let live = try await repository.liveSequences(orgID: orgID, database: database)
+                var marks = existing.deleted ?? [Bool](repeating: false, count: existing.keys.count)
+                var tombstones = 0
+                for row in marks.indices {
+                    if !marks[row] && !live.contains(existing.sequences[row]) { marks[row] = true }
+                    if marks[row] { tombstones += 1 }
+                }
+                if Double(tombstones) <= approximateOptions.maxTombstoneFraction * Double(existing.keys.count) {
+                    base = existing
+                    deleted = tombstones > 0 ? marks : nil
+                }
+            }
             var matrix = base?.matrix ?? []
             var keys = base?.keys ?? []
+            var sequences = base?.sequences ?? []
             var last = base?.lastSequence ?? 0
             let dimension = self.dimension
             let limit = self.maxVectorsPerOrganization
@@ -209,6 +249,8 @@ public final class VectorIndex: Sendable {
                     }
                 }
                 keys.append(ChunkKey(documentID: document, chunkIndex: chunk))
+                sequences.append(sequence)
+                deleted?.append(false)
                 last = sequence
             }
             let lineage = base?.lineage ?? lineages.add(1, ordering: .relaxed).newValue
@@ -221,8 +263,8 @@ public final class VectorIndex: Sendable {
                     approximate = built
                 }
                 let snapshot = Snapshot(
-                    matrix: matrix, keys: keys, lastSequence: last, version: version, deletions: deletions, lineage: lineage,
-                    approximate: approximate)
+                    matrix: matrix, keys: keys, sequences: sequences, deleted: deleted, lastSequence: last, version: version,
+                    deletions: deletions, lineage: lineage, approximate: approximate)
                 snapshots[orgID] = snapshot
                 return snapshot
             }
@@ -309,8 +351,9 @@ public final class VectorIndex: Sendable {
             query.withUnsafeBufferPointer { query in
                 let vector = query.baseAddress!
                 func exact(_ candidates: some Sequence<Int32>) -> [HNSWGraph.Scored] {
-                    let scored = candidates.map {
-                        HNSWGraph.Scored(score: VectorScoring.dot(vector, matrix.baseAddress! + Int($0) * dimension, dimension: dimension), node: $0)
+                    let scored = candidates.compactMap { row -> HNSWGraph.Scored? in
+                        guard snapshot.isLive(Int(row)) else { return nil }
+                        return HNSWGraph.Scored(score: VectorScoring.dot(vector, matrix.baseAddress! + Int(row) * dimension, dimension: dimension), node: row)
                     }
                     return TopK.select(scored, count: limit)
                 }
@@ -321,11 +364,15 @@ public final class VectorIndex: Sendable {
                     if admitted * 4 <= graphed {
                         found = exact(admittedRows())
                     } else {
-                        found = graph.search(vector, limit: limit, matrix: matrix) { allowed.contains(snapshot.keys[Int($0)].documentID) }
+                        found = graph.search(vector, limit: limit, matrix: matrix) {
+                            snapshot.isLive(Int($0)) && allowed.contains(snapshot.keys[Int($0)].documentID)
+                        }
                         if found.count < min(limit, admitted) { found = exact(admittedRows()) }
                     }
                 } else {
-                    found = graph.search(vector, limit: limit, matrix: matrix)
+                    found = snapshot.deleted == nil
+                        ? graph.search(vector, limit: limit, matrix: matrix)
+                        : graph.search(vector, limit: limit, matrix: matrix) { snapshot.isLive(Int($0)) }
                     if found.count < min(limit, graphed) { found = exact(0..<Int32(graphed)) }
                 }
                 let tail = (graphed..<rows).lazy.filter { allowed?.contains(snapshot.keys[$0].documentID) ?? true }.map { Int32($0) }
@@ -357,6 +404,9 @@ public struct ApproximateSearchOptions: Sendable {
     public var maxExactTail = 4_096
     /// Threads a graph build uses.
     public var buildThreads = ProcessInfo.processInfo.activeProcessorCount
+    /// Deleted rows kept as tombstones (skipped by every search) before the organisation is reloaded and
+    /// its graph rebuilt, as a fraction of its rows.
+    public var maxTombstoneFraction = 0.1
 
     public init(threshold: Int = 50_000) {
         self.threshold = threshold

@@ -46,6 +46,15 @@ public struct VectorRepository: Sendable {
         }
     }
 
+    /// The sequence numbers of the organisation's vectors (any model) that exist now: what a loaded index
+    /// compares its rows with after a deletion, instead of loading every vector again.
+    public func liveSequences(orgID: UUID, database: Database) async throws -> Set<Int64> {
+        let rows = try await database.client.query("SELECT seq FROM chunk_vectors WHERE org_id = \(orgID)", logger: logger)
+        var live = Set<Int64>()
+        for try await seq in rows.decode(Int64.self) { live.insert(seq) }
+        return live
+    }
+
     /// The organisation's search version and deletion count (bumped by the postings' triggers).
     public func versions(orgID: UUID, database: Database) async throws -> (version: Int64, deletions: Int64) {
         let rows = try await database.client.query(

@@ -129,9 +129,11 @@ struct ApproximateSearchTests {
             environment["INTELLIDOCS_ANN_THRESHOLD"] = "2"
             let settings = try Settings.load(environment: environment)
             let embedder = try sharedModel.embedder()
+            var options = ApproximateSearchOptions(threshold: settings.annThreshold)
+            // Six or seven rows here: two deletions stay tombstones, the third reloads.
+            options.maxTombstoneFraction = 0.35
             let index = VectorIndex(
-                database: env.database, dimension: embedder.dimension, model: SentenceEmbedder.modelName,
-                approximate: ApproximateSearchOptions(threshold: settings.annThreshold))
+                database: env.database, dimension: embedder.dimension, model: SentenceEmbedder.modelName, approximate: options)
             let exact = VectorIndex(database: env.database, dimension: embedder.dimension, model: SentenceEmbedder.modelName)
             let service = SearchService(database: env.database, semantic: SemanticLeg(embedder: embedder, index: index, database: env.database))
             try await service.warmUp(orgID: acme.id)
@@ -163,18 +165,41 @@ struct ApproximateSearchTests {
             #expect(eruption.results.first?.documentID == lava)
             #expect(index.graphRows(acme.id) == ids.count)
 
-            // A delete reloads the organisation: the deleted document is gone at once and after the rebuild.
+            // A delete marks the document's rows as tombstones (the graph stays): gone at once, from the graph
+            // search, the exact tail and filtered searches alike.
             let kiwi = try #require(
                 try await service.search(SearchRequest(query: "kiwi flightless bird eggs", mode: .semantic), orgID: acme.id).results.first?.documentID)
             try await env.database.client.query("DELETE FROM documents WHERE id = \(kiwi) AND org_id = \(acme.id)", logger: env.logger)
+            let kiwiQuery = embedder.embed(["kiwi flightless bird eggs"])[0]
             for _ in 0..<2 {
                 let response = try await service.search(SearchRequest(query: "kiwi flightless bird eggs", mode: .semantic, limit: 20), orgID: acme.id)
                 #expect(!response.results.contains { $0.documentID == kiwi })
                 #expect(response.results.count == ids.count)
-                let hits = try await index.nearest(to: embedder.embed(["kiwi flightless bird eggs"])[0], orgID: acme.id, limit: 20)
-                #expect(!hits.contains { $0.documentID == kiwi })
-                try await service.warmUp(orgID: acme.id)
+                let hits = try await index.nearest(to: kiwiQuery, orgID: acme.id, limit: 20)
+                #expect(!hits.contains { $0.documentID == kiwi } && hits.count == ids.count)
+                let filteredHits = try await index.nearest(to: kiwiQuery, orgID: acme.id, limit: 20, allowed: Set(ids))
+                #expect(!filteredHits.contains { $0.documentID == kiwi } && filteredHits.count == ids.count - 1)
+                #expect(index.tombstones(acme.id) == 1)
                 #expect(index.graphRows(acme.id) == ids.count)
+            }
+            // The lava document (still in the exact tail) deleted too: a tombstone in the tail.
+            try await env.database.client.query("DELETE FROM documents WHERE id = \(lava) AND org_id = \(acme.id)", logger: env.logger)
+            let noLava = try await index.nearest(to: embedder.embed(["molten lava from an eruption"])[0], orgID: acme.id, limit: 20)
+            #expect(!noLava.contains { $0.documentID == lava || $0.documentID == kiwi } && noLava.count == ids.count - 1)
+            #expect(index.tombstones(acme.id) == 2)
+
+            // Past the tombstone limit the organisation is reloaded and its graph rebuilt without them.
+            let doomed = ids.filter { $0 != kiwi }.prefix(1)
+            for id in doomed {
+                try await env.database.client.query("DELETE FROM documents WHERE id = \(id) AND org_id = \(acme.id)", logger: env.logger)
+            }
+            let remaining = Set(ids).subtracting([kiwi]).subtracting(doomed)
+            for _ in 0..<2 {
+                let hits = try await index.nearest(to: kiwiQuery, orgID: acme.id, limit: 20)
+                #expect(Set(hits.map(\.documentID)) == remaining)
+                #expect(index.tombstones(acme.id) == 0)
+                try await service.warmUp(orgID: acme.id)
+                #expect(index.graphRows(acme.id) == remaining.count)
             }
         }
     }

@@ -83,6 +83,18 @@ public struct WorkflowDocument: Sendable, Equatable {
     }
 }
 
+/// The two outboxes the relay publishes: workflow events and webhook deliveries.
+public enum Outbox: Sendable, Hashable {
+    case events, deliveries
+}
+
+/// An unpublished outbox row: its id becomes the job id.
+public struct OutboxItem: Sendable, Equatable {
+    public let id: UUID
+    public let orgID: UUID
+    public let documentID: UUID
+}
+
 /// A workflow event waiting to be handled (the outbox row).
 public struct WorkflowEventRecord: Sendable, Equatable {
     public let id: UUID
@@ -192,38 +204,52 @@ public struct WorkflowRepository: Sendable {
             """, logger: logger)
     }
 
-    /// Up to `limit` unpublished events, locked (SKIP LOCKED: relays in several processes share the work).
-    public func lockUnpublishedEvents(limit: Int, on connection: PostgresConnection) async throws -> [WorkflowEventRecord] {
-        let rows = try await connection.query(
+    /// Which outbox of unpublished rows have: the relay's cheap check before it opens transactions
+    /// (two probes of partial indexes).
+    public func pendingOutboxes(database: Database) async throws -> Set<Outbox> {
+        let rows = try await database.client.query(
             """
-            SELECT id, org_id, document_id, trigger, processed_at FROM workflow_events
-            WHERE published_at IS NULL ORDER BY created_at LIMIT \(limit) FOR UPDATE SKIP LOCKED
+            SELECT EXISTS (SELECT 1 FROM workflow_events WHERE published_at IS NULL),
+                   EXISTS (SELECT 1 FROM webhook_deliveries WHERE published_at IS NULL)
             """, logger: logger)
-        var events: [WorkflowEventRecord] = []
-        for try await (id, orgID, documentID, trigger, processed) in rows.decode((UUID, UUID, UUID, String, Date?).self) {
-            events.append(WorkflowEventRecord(id: id, orgID: orgID, documentID: documentID, trigger: trigger, processedAt: processed))
+        var pending = Set<Outbox>()
+        for try await (events, deliveries) in rows.decode((Bool, Bool).self) {
+            if events { pending.insert(.events) }
+            if deliveries { pending.insert(.deliveries) }
         }
-        return events
+        return pending
     }
 
-    public func markEventsPublished(_ ids: [UUID], on connection: PostgresConnection) async throws {
-        try await connection.query("UPDATE workflow_events SET published_at = now() WHERE id = ANY(\(ids)::uuid[])", logger: logger)
-    }
-
-    /// Up to `limit` unpublished webhook deliveries, locked like the events.
-    public func lockUnpublishedDeliveries(limit: Int, on connection: PostgresConnection) async throws -> [(id: UUID, orgID: UUID, documentID: UUID)] {
-        let rows = try await connection.query(
+    /// Up to `limit` unpublished rows of the outbox, oldest first, locked (SKIP LOCKED: relays in several
+    /// processes share the work).
+    public func lockUnpublished(_ outbox: Outbox, limit: Int, on connection: PostgresConnection) async throws -> [OutboxItem] {
+        let query: PostgresQuery = switch outbox {
+        case .events:
+            """
+            SELECT id, org_id, document_id FROM workflow_events
+            WHERE published_at IS NULL ORDER BY created_at LIMIT \(limit) FOR UPDATE SKIP LOCKED
+            """
+        case .deliveries:
             """
             SELECT d.id, d.org_id, r.document_id FROM webhook_deliveries d JOIN workflow_runs r ON r.id = d.run_id
             WHERE d.published_at IS NULL ORDER BY d.created_at LIMIT \(limit) FOR UPDATE OF d SKIP LOCKED
-            """, logger: logger)
-        var deliveries: [(id: UUID, orgID: UUID, documentID: UUID)] = []
-        for try await (id, orgID, documentID) in rows.decode((UUID, UUID, UUID).self) { deliveries.append((id, orgID, documentID)) }
-        return deliveries
+            """
+        }
+        let rows = try await connection.query(query, logger: logger)
+        var items: [OutboxItem] = []
+        for try await (id, orgID, documentID) in rows.decode((UUID, UUID, UUID).self) {
+            items.append(OutboxItem(id: id, orgID: orgID, documentID: documentID))
+        }
+        return items
     }
 
-    public func markDeliveriesPublished(_ ids: [UUID], on connection: PostgresConnection) async throws {
-        try await connection.query("UPDATE webhook_deliveries SET published_at = now() WHERE id = ANY(\(ids)::uuid[])", logger: logger)
+    public func markPublished(_ outbox: Outbox, ids: [UUID], on connection: PostgresConnection) async throws {
+        switch outbox {
+        case .events:
+            try await connection.query("UPDATE workflow_events SET published_at = now() WHERE id = ANY(\(ids)::uuid[])", logger: logger)
+        case .deliveries:
+            try await connection.query("UPDATE webhook_deliveries SET published_at = now() WHERE id = ANY(\(ids)::uuid[])", logger: logger)
+        }
     }
 
     // MARK: Handling an event

@@ -47,32 +47,23 @@ public struct OutboxRelay: Service {
     @discardableResult
     public func relayOnce() async throws -> Int {
         let repository = WorkflowRepository(logger: logger)
+        // One cheap statement while idle, instead of two transactions every interval.
+        let pending = try await repository.pendingOutboxes(database: database)
         var total = 0
-        total += try await database.client.withTransaction(logger: logger) { connection in
-            let events = try await repository.lockUnpublishedEvents(limit: batchLimit, on: connection)
-            if events.isEmpty { return 0 }
-            let jobs = events.map { event in
-                var job = Job(orgID: event.orgID, documentID: event.documentID, stage: queues.workflow.name)
-                job.jobID = event.id
-                return job
+        for (outbox, queue) in [(Outbox.events, queues.workflow), (.deliveries, queues.webhook)] where pending.contains(outbox) {
+            total += try await database.client.withTransaction(logger: logger) { connection in
+                let items = try await repository.lockUnpublished(outbox, limit: batchLimit, on: connection)
+                if items.isEmpty { return 0 }
+                let jobs = items.map { item in
+                    var job = Job(orgID: item.orgID, documentID: item.documentID, stage: queue.name)
+                    job.jobID = item.id
+                    return job
+                }
+                let failures = await publisher.publish(jobs, to: queue.queue)
+                let published = items.enumerated().filter { failures[$0.offset] == nil }.map(\.element.id)
+                try await repository.markPublished(outbox, ids: published, on: connection)
+                return published.count
             }
-            let failures = await publisher.publish(jobs, to: queues.workflow.queue)
-            let published = events.enumerated().filter { failures[$0.offset] == nil }.map(\.element.id)
-            try await repository.markEventsPublished(published, on: connection)
-            return published.count
-        }
-        total += try await database.client.withTransaction(logger: logger) { connection in
-            let deliveries = try await repository.lockUnpublishedDeliveries(limit: batchLimit, on: connection)
-            if deliveries.isEmpty { return 0 }
-            let jobs = deliveries.map { delivery in
-                var job = Job(orgID: delivery.orgID, documentID: delivery.documentID, stage: queues.webhook.name)
-                job.jobID = delivery.id
-                return job
-            }
-            let failures = await publisher.publish(jobs, to: queues.webhook.queue)
-            let published = deliveries.enumerated().filter { failures[$0.offset] == nil }.map(\.element.id)
-            try await repository.markDeliveriesPublished(published, on: connection)
-            return published.count
         }
         return total
     }

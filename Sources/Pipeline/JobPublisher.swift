@@ -43,4 +43,14 @@ public enum DeadLetterHeader {
     public static let stage = "x-intellidocs-stage"
     public static let kind = "x-intellidocs-failure"
     public static let failedAt = "x-intellidocs-failed-at"
+
+    /// The headers of a job dead-lettered now by `stage` for `reason` (`kind`: transient, permanent, malformed).
+    static func table(reason: String, stage: String, kind: String) -> AMQPTable {
+        [
+            Self.reason: .string(reason),
+            Self.stage: .string(stage),
+            Self.kind: .string(kind),
+            Self.failedAt: .string(ISO8601DateFormatter().string(from: Date())),
+        ]
+    }
 }

@@ -112,12 +112,7 @@ public struct QueueConsumer: Service {
         do {
             try await broker.publish(
                 routingKey: definition.deadLetterQueue, body: body,
-                headers: [
-                    DeadLetterHeader.reason: .string(reason),
-                    DeadLetterHeader.stage: .string(definition.name),
-                    DeadLetterHeader.kind: .string(kind),
-                    DeadLetterHeader.failedAt: .string(ISO8601DateFormatter().string(from: Date())),
-                ],
+                headers: DeadLetterHeader.table(reason: reason, stage: definition.name, kind: kind),
                 messageID: message.messageID)
             logger.error("job dead-lettered", metadata: ["reason": "\(reason)"])
             metrics.deadLettered.increment()

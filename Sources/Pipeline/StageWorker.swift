@@ -284,12 +284,7 @@ public struct StageWorker<S: Stage>: Service {
     }
 
     private func deadLetterHeaders(_ reason: String, kind: String) -> AMQPTable {
-        [
-            DeadLetterHeader.reason: .string(reason),
-            DeadLetterHeader.stage: .string(stage.name),
-            DeadLetterHeader.kind: .string(kind),
-            DeadLetterHeader.failedAt: .string(ISO8601DateFormatter().string(from: Date())),
-        ]
+        DeadLetterHeader.table(reason: reason, stage: stage.name, kind: kind)
     }
 }
 

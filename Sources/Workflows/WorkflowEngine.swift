@@ -64,11 +64,14 @@ public struct WorkflowEngine: Sendable {
         let eventID: UUID
         let deliveryID: UUID
         let time: Date
+        let documentID: UUID
+        let orgID: UUID
         let organization: Organization
         let workflow: Reference
         let document: Document
         enum CodingKeys: String, CodingKey {
-            case event, eventID = "event_id", deliveryID = "delivery_id", time, organization, workflow, document
+            case event, eventID = "event_id", deliveryID = "delivery_id", time, documentID = "document_id", orgID = "org_id", organization
+            case workflow, document
         }
     }
 
@@ -154,7 +157,7 @@ public struct WorkflowEngine: Sendable {
             encoder.dateEncodingStrategy = .iso8601
             for delivery in deliveries {
                 let payload = WebhookPayload(
-                    event: event.trigger, eventID: event.id, deliveryID: delivery.id, time: Date(),
+                    event: event.trigger, eventID: event.id, deliveryID: delivery.id, time: Date(), documentID: document.id, orgID: orgID,
                     organization: .init(id: orgID, slug: document.orgSlug), workflow: .init(id: workflow.id, name: workflow.name),
                     document: .init(
                         id: document.id, title: document.title, mimeType: document.mimeType, status: document.status, tags: document.tags,

@@ -38,6 +38,25 @@ public struct WorkflowRules: Sendable, Codable, Equatable {
             self.value = value
         }
 
+        /// Other names clients use for an operator, by field (`eq` for `equals`, `matches` for `regex`, …):
+        /// the API stores the canonical one.
+        public static func canonicalOperator(_ op: String, for field: Field) -> String {
+            let lowered = op.lowercased()
+            switch (field, lowered) {
+            case (.mimeType, "eq"), (.mimeType, "is"), (.mimeType, "=="): return "equals"
+            case (.mimeType, "prefix"), (.mimeType, "startswith"): return "starts_with"
+            case (.filename, "matches"), (.filename, "like"): return "glob"
+            case (.text, "matches"), (.text, "regexp"), (.text, "re"): return "regex"
+            case (.text, "includes"): return "contains"
+            case (.pageCount, ">="), (.pageCount, "min"): return "gte"
+            case (.pageCount, "<="), (.pageCount, "max"): return "lte"
+            case (.pageCount, "range"), (.pageCount, "in_range"): return "between"
+            case (.tag, "contains"), (.tag, "includes"), (.tag, "equals"), (.tag, "is"): return "has"
+            case (.tag, "not_has"), (.tag, "missing"), (.tag, "excludes"): return "lacks"
+            default: return lowered
+            }
+        }
+
         /// The operators each field accepts.
         public static func operators(for field: Field) -> [String] {
             switch field {
@@ -64,8 +83,10 @@ public struct WorkflowRules: Sendable, Codable, Equatable {
                 self = .number(number)
             } else if let pair = try? container.decode([Int].self), pair.count == 2 {
                 self = .range(pair[0], pair[1])
+            } else if let bounds = try? container.decode([String: Int].self), let low = bounds["min"], let high = bounds["max"] {
+                self = .range(low, high)
             } else {
-                throw DecodingError.dataCorruptedError(in: container, debugDescription: "a string, an integer or [min, max]")
+                throw DecodingError.dataCorruptedError(in: container, debugDescription: "a string, an integer, [min, max] or {\"min\", \"max\"}")
             }
         }
 

@@ -336,10 +336,22 @@ struct WorkflowsController {
     /// Decodes and validates a workflow, resolving each `assign` action's `user` (email or id) to a member.
     func decode(_ request: Request, context: APIRequestContext, orgID: UUID) async throws -> WorkflowInput {
         let input = try await request.decodeInput(WorkflowInput.self, context: context) { object in
+            // Operators by their other names (`eq`, `matches`, …) are stored by their canonical ones.
+            if var conditions = object["conditions"] as? [Any] {
+                for index in conditions.indices {
+                    guard var condition = conditions[index] as? [String: Any], let name = condition["field"] as? String,
+                          let field = WorkflowRules.Condition.Field(rawValue: name), let op = condition["op"] as? String
+                    else { continue }
+                    condition["op"] = WorkflowRules.Condition.canonicalOperator(op, for: field)
+                    conditions[index] = condition
+                }
+                object["conditions"] = conditions
+            }
             guard var actions = object["actions"] as? [Any] else { return }
             for index in actions.indices {
                 guard var action = actions[index] as? [String: Any], action["type"] as? String == "assign" else { continue }
-                guard let user = action.removeValue(forKey: "user") as? String else {
+                let given = ["user", "user_id", "email", "assignee"].compactMap { action.removeValue(forKey: $0) as? String }
+                guard let user = given.first else {
                     throw APIError.validation("actions[\(index)].user", "name the member by email or user id")
                 }
                 let userID = try await services.database.withConnection { connection -> UUID? in

@@ -322,13 +322,13 @@ enum OpenAPIDocument {
                  "enabled": ["type": "boolean"],
                  "conditions": array(object(
                     ["field": ["type": "string", "enum": ["mime_type", "filename", "text", "page_count", "tag"]],
-                     "op": ["type": "string", "description": "mime_type: equals|starts_with; filename: glob; text: contains|regex (ICU); page_count: gte|lte|between; tag: has|lacks"],
-                     "value": ["description": "a string, an integer, or [min, max] for between"]], required: ["field", "op", "value"])),
+                     "op": ["type": "string", "description": "mime_type: equals|starts_with; filename: glob; text: contains|regex (ICU); page_count: gte|lte|between; tag: has|lacks (also eq, matches, range, …: stored by these names)"],
+                     "value": ["description": "a string, an integer, or [min, max] / {min, max} for between"]], required: ["field", "op", "value"])),
                  "actions": array(object(
                     ["type": ["type": "string", "enum": ["add_tags", "remove_tags", "set_review_state", "assign", "webhook"]],
-                     "tags": array(string), "state": string, "user": ["type": "string", "description": "assign: a member's email or user id"],
+                     "tags": array(string), "state": string, "user": ["type": "string", "description": "assign: a member's email or user id (also as user_id, email or assignee)"],
                      "url": ["type": "string", "description": "webhook: http(s); loopback, private and link-local addresses are refused"],
-                     "secret": ["type": "string", "minLength": 16, "description": "webhook: keys X-IntelliDocs-Signature: sha256=<hex HMAC-SHA256 of the body>"]],
+                     "secret": ["type": "string", "minLength": 1, "maxLength": 256, "description": "webhook: keys X-IntelliDocs-Signature: sha256=<hex HMAC-SHA256 of the body>; never shown again"]],
                     required: ["type"])),
                  "review": object(["states": array(string),
                                    "transitions": array(object(["from": string, "to": string, "roles": array(["type": "string", "enum": ["viewer", "member", "admin", "owner"]])]))])],

@@ -29,18 +29,31 @@ public struct OutboxRelay: Service {
     }
 
     public func run() async throws {
+        var failures = 0
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             var moved = 0
             do {
                 moved = try await relayOnce()
+                failures = 0
             } catch {
-                logger.warning("outbox relay: publishing failed; trying again", metadata: ["error": "\(String(reflecting: error))"])
+                // PostgreSQL or RabbitMQ is away: back off (up to 5 s) instead of logging five times a second.
+                failures += 1
+                let delay = min(interval * (1 << min(failures, 5)), .seconds(5))
+                logger.warning(
+                    "outbox relay: publishing failed; trying again", metadata: ["error": "\(String(reflecting: error))", "retry_in": "\(delay)"])
+                await pause(delay)
+                continue
             }
             // A full batch means more are waiting: go on at once.
             if moved < batchLimit {
-                try? await Task.sleep(for: interval)
+                await pause(interval)
             }
         }
+    }
+
+    /// Sleeps, but wakes at once on graceful shutdown.
+    private func pause(_ duration: Duration) async {
+        try? await cancelWhenGracefulShutdown { try await Task.sleep(for: duration) }
     }
 
     /// Publishes what is waiting; returns how many rows it published.

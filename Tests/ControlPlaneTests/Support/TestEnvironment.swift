@@ -121,7 +121,22 @@ struct Management: Sendable {
         request.setValue(authorization, forHTTPHeaderField: "Authorization")
         request.setValue("application/json", forHTTPHeaderField: "Content-Type")
         if let body { request.httpBody = Data(body.utf8) }
-        let (data, response) = try await URLSession.shared.data(for: request)
+        // The resilience tests restart the broker while other suites run: wait for it (up to 60 s) rather
+        // than fail a test that only wanted a virtual host.
+        var attempt = 0
+        var answer: (Data, URLResponse)?
+        while answer == nil {
+            do {
+                answer = try await URLSession.shared.data(for: request)
+            } catch {
+                // NSURLErrorDomain: -1004 cannot connect, -1005 connection lost, -1001 timed out.
+                let code = (error as NSError).code
+                guard (error as NSError).domain == NSURLErrorDomain, [-1004, -1005, -1001].contains(code), attempt < 60 else { throw error }
+                attempt += 1
+                try await Task.sleep(for: .seconds(1))
+            }
+        }
+        let (data, response) = answer!
         let status = (response as? HTTPURLResponse)?.statusCode ?? 0
         guard (200..<300).contains(status) || (method == "DELETE" && status == 404) else {
             throw TestFailure("management API \(method) \(path) answered \(status): \(String(decoding: data, as: UTF8.self))")

@@ -34,12 +34,9 @@ public final class KeywordIndex: Sendable {
         let averageLength: Double
         let version: Int64
         let deletions: Int64
-        /// The documents the snapshot has chunks of.
-        let documents: Set<UUID>
 
         init(terms: [String: Int32], start: [Int32], chunkRow: [Int32], termFrequency: [UInt16], chunks: [ChunkKeyValue],
              chunkLength: [Int32], version: Int64, deletions: Int64) {
-            self.documents = Set(chunks.map(\.documentID))
             self.terms = terms
             self.start = start
             self.chunkRow = chunkRow
@@ -103,7 +100,8 @@ public final class KeywordIndex: Sendable {
         var live = Set<UUID>()
         let rows = try await database.client.query("SELECT id FROM documents WHERE org_id = \(orgID)", logger: database.logger)
         for try await id in rows.decode(UUID.self) { live.insert(id) }
-        let gone = current.documents.subtracting(live)
+        // Once per deletion count (cached above): the snapshot's documents that no longer exist.
+        let gone = Set(current.chunks.lazy.map(\.documentID).filter { !live.contains($0) })
         removed.withLock { $0[orgID] = (ObjectIdentifier(current), deletions, gone) }
         return (current, gone)
     }

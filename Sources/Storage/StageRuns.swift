@@ -82,15 +82,14 @@ public struct StageRunRepository: Sendable {
                 WHERE d.status <> 'failed' AND (\(isLastStage) OR d.status <> 'succeeded')
                 ORDER BY d.id FOR NO KEY UPDATE OF d
             )
-            RETURNING id, org_id
+            \(unescaped: isLastStage ? "RETURNING id, org_id" : "")
             """, logger: logger)
+        guard isLastStage else { return }
         var finished: [(UUID, UUID)] = []
         for try await pair in rows.decode((UUID, UUID).self) { finished.append(pair) }
-        if isLastStage {
-            // In this transaction: the workflows of `document.processed` see every finished document once.
-            try await WorkflowRepository.recordEvents(
-                "document.processed", documentIDs: finished.map(\.0), orgIDs: finished.map(\.1), on: connection, logger: logger)
-        }
+        // In this transaction: the workflows of `document.processed` see every finished document once.
+        try await WorkflowRepository.recordEvents(
+            "document.processed", documentIDs: finished.map(\.0), orgIDs: finished.map(\.1), on: connection, logger: logger)
     }
 
     /// Records a transient failure that will be retried.

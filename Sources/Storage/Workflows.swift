@@ -169,6 +169,12 @@ public struct WorkflowRepository: Sendable {
         return workflows
     }
 
+    public func count(orgID: UUID, on connection: PostgresConnection) async throws -> Int {
+        let rows = try await connection.query("SELECT count(*) FROM workflows WHERE org_id = \(orgID)", logger: logger)
+        for try await count in rows.decode(Int.self) { return count }
+        return 0
+    }
+
     /// The enabled workflows of `trigger`, oldest first: the order they run in.
     public func enabled(orgID: UUID, trigger: String, on connection: PostgresConnection) async throws -> [WorkflowRecord] {
         let rows = try await connection.query(

@@ -169,7 +169,7 @@ struct WorkflowsController {
         let input = try await decode(request, context: context, orgID: access.orgID)
         let record = try await services.database.inTransaction { connection in
             // Every event runs every workflow of its trigger: a bound keeps that cost in check.
-            let existing = try await repository.list(orgID: access.orgID, on: connection).count
+            let existing = try await repository.count(orgID: access.orgID, on: connection)
             guard existing < Self.maximumWorkflows else {
                 throw APIError.conflict(
                     "the organisation has \(existing) workflows, the most it may have; delete or combine some first", code: "workflow_limit")

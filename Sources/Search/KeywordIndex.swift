@@ -48,7 +48,7 @@ public final class KeywordIndex: Sendable {
             var order = [Int32](repeating: 0, count: chunks.count)
             let sorted = chunks.indices.sorted {
                 let a = chunks[$0], b = chunks[$1]
-                return a.documentID.uuidString != b.documentID.uuidString ? a.documentID.uuidString < b.documentID.uuidString : a.chunkIndex < b.chunkIndex
+                return (a.documentID, a.chunkIndex) < (b.documentID, b.chunkIndex)
             }
             for (position, row) in sorted.enumerated() { order[row] = Int32(position) }
             self.tieOrder = order
@@ -87,8 +87,11 @@ public final class KeywordIndex: Sendable {
 
     /// What a query may search: the fresh snapshot; or, for a large organisation whose snapshot is stale,
     /// that snapshot with the documents deleted since (to leave out); nil when the query should go to SQL.
-    func usable(_ orgID: UUID) async throws -> (snapshot: Snapshot, excluded: Set<UUID>)? {
-        let (version, deletions) = try await VectorRepository(logger: database.logger).versions(orgID: orgID, database: database)
+    func usable(_ orgID: UUID, versions: IndexVersions? = nil) async throws -> (snapshot: Snapshot, excluded: Set<UUID>)? {
+        let (version, deletions) =
+            if let versions { (versions.version, versions.deletions) } else {
+                try await VectorRepository(logger: database.logger).versions(orgID: orgID, database: database)
+            }
         let current = snapshots.withLock { $0[orgID] }
         if let current, current.version == version, current.deletions == deletions { return (current, []) }
         startLoading(orgID)

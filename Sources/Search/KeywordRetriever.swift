@@ -15,10 +15,18 @@ struct KeywordRetriever: Sendable {
     /// reloaded); SQL otherwise.
     var index: KeywordIndex?
 
-    func retrieve(_ query: String, orgID: UUID, filters: SearchFilters, limit: Int) async throws -> [ChunkHit] {
-        if let index, let (snapshot, excluded) = try await index.usable(orgID) {
-            let lexemes = try await Self.lexemes(of: query, database: database)
-            let allowed = filters == SearchFilters() ? nil : try await SearchFilterQuery.allowedDocuments(orgID: orgID, filters: filters, database: database)
+    /// `context`: what the search already read (lexemes, versions, allowed documents); nil reads them here.
+    func retrieve(_ query: String, orgID: UUID, filters: SearchFilters, limit: Int, context: QueryContext? = nil) async throws -> [ChunkHit] {
+        if let index, let (snapshot, excluded) = try await index.usable(orgID, versions: context?.versions) {
+            let lexemes: [String]
+            let allowed: Set<UUID>?
+            if let context {
+                (lexemes, allowed) = (context.lexemes, context.allowed)
+            } else {
+                lexemes = try await Self.lexemes(of: query, database: database)
+                allowed =
+                    filters == SearchFilters() ? nil : try await SearchFilterQuery.allowedDocuments(orgID: orgID, filters: filters, database: database)
+            }
             return index.search(snapshot, lexemes: lexemes, k1: k1, b: b, limit: limit, allowed: allowed, excluded: excluded)
         }
         return try await retrieveWithSQL(query, orgID: orgID, filters: filters, limit: limit)

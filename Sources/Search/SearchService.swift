@@ -5,7 +5,8 @@ public import Storage
 
 /// The vector leg, plugged in when the embedding model is available.
 public protocol SemanticRetrieving: Sendable {
-    func retrieve(_ query: String, orgID: UUID, filters: SearchFilters, limit: Int) async throws -> [ChunkHit]
+    /// `context`: what the search already read (index versions, allowed documents); nil reads them here.
+    func retrieve(_ query: String, orgID: UUID, filters: SearchFilters, limit: Int, context: QueryContext?) async throws -> [ChunkHit]
     /// Loads what the leg keeps in memory for the organisation (and waits for a graph being built).
     func warmUp(orgID: UUID) async throws
 }
@@ -55,16 +56,18 @@ public struct SearchService: Sendable {
         let offset = try Self.offset(from: request.cursor)
         let wanted = offset + request.limit
         let depth = max(candidates, wanted * 4)
+        if request.mode != .keyword, semantic == nil { throw Self.noModel }
+        let context = try await QueryContext.read(query: query, orgID: orgID, filters: request.filters, database: database)
 
         var ranked: [ChunkHit]
         switch request.mode {
         case .keyword:
-            ranked = try await keyword.retrieve(query, orgID: orgID, filters: request.filters, limit: depth)
+            ranked = try await keyword.retrieve(query, orgID: orgID, filters: request.filters, limit: depth, context: context)
         case .semantic:
-            ranked = try await semanticHits(query, orgID: orgID, filters: request.filters, limit: depth)
+            ranked = try await semanticHits(query, orgID: orgID, filters: request.filters, limit: depth, context: context)
         case .hybrid:
-            async let lexical = keyword.retrieve(query, orgID: orgID, filters: request.filters, limit: depth)
-            let vector = try await semanticHits(query, orgID: orgID, filters: request.filters, limit: depth)
+            async let lexical = keyword.retrieve(query, orgID: orgID, filters: request.filters, limit: depth, context: context)
+            let vector = try await semanticHits(query, orgID: orgID, filters: request.filters, limit: depth, context: context)
             ranked = fuse([try await lexical, vector])
         }
 
@@ -78,7 +81,7 @@ public struct SearchService: Sendable {
         let page = Array(order.dropFirst(offset).prefix(request.limit))
         let nextCursor = order.count > wanted ? Self.cursor(offset: wanted) : nil
         let shown = page.flatMap { (byDocument[$0] ?? []).prefix(1 + passagesPerResult) }
-        let details = try await loadDetails(shown, query: query, orgID: orgID)
+        let details = try await loadDetails(shown, lexemes: context.lexemes, orgID: orgID)
         let results: [SearchResult] = page.compactMap { id in
             guard let hits = byDocument[id], let best = hits.first, let document = details.documents[id],
                 let bestChunk = details.chunks[ChunkKey(best)]
@@ -94,13 +97,13 @@ public struct SearchService: Sendable {
         return SearchResponse(results: results, nextCursor: nextCursor)
     }
 
-    private func semanticHits(_ query: String, orgID: UUID, filters: SearchFilters, limit: Int) async throws -> [ChunkHit] {
-        guard let semantic else {
-            throw SearchError(
-                field: "mode",
-                message: "semantic and hybrid search need the embedding model; set INTELLIDOCS_MODEL_DIR (deploy/local/stack up installs it) or use mode keyword")
-        }
-        return try await semantic.retrieve(query, orgID: orgID, filters: filters, limit: limit)
+    private static let noModel = SearchError(
+        field: "mode",
+        message: "semantic and hybrid search need the embedding model; set INTELLIDOCS_MODEL_DIR (deploy/local/stack up installs it) or use mode keyword")
+
+    private func semanticHits(_ query: String, orgID: UUID, filters: SearchFilters, limit: Int, context: QueryContext) async throws -> [ChunkHit] {
+        guard let semantic else { throw Self.noModel }
+        return try await semantic.retrieve(query, orgID: orgID, filters: filters, limit: limit, context: context)
     }
 
     /// Reciprocal rank fusion over chunk rankings.
@@ -114,7 +117,7 @@ public struct SearchService: Sendable {
                 hits[key] = hit
             }
         }
-        return scores.sorted { $0.value != $1.value ? $0.value > $1.value : ($0.key.documentID.uuidString, $0.key.chunkIndex) < ($1.key.documentID.uuidString, $1.key.chunkIndex) }
+        return scores.sorted { $0.value != $1.value ? $0.value > $1.value : ($0.key.documentID, $0.key.chunkIndex) < ($1.key.documentID, $1.key.chunkIndex) }
             .map { ChunkHit(documentID: $0.key.documentID, chunkIndex: $0.key.chunkIndex, score: $0.value) }
     }
 
@@ -136,21 +139,19 @@ public struct SearchService: Sendable {
         var chunks: [ChunkKey: (page: Int, snippet: String)] = [:]
     }
 
-    /// Titles, texts and the query's lexemes for the chunks on this page, in one query; the snippets are
-    /// highlighted here (`Snippets`), not by `ts_headline`.
-    private func loadDetails(_ hits: [ChunkHit], query: String, orgID: UUID) async throws -> Details {
+    /// Titles and texts of the chunks on this page, in one query; the snippets are highlighted here
+    /// (`Snippets`, with the lexemes the search read first), not by `ts_headline`.
+    private func loadDetails(_ hits: [ChunkHit], lexemes: [String], orgID: UUID) async throws -> Details {
         var details = Details()
         if hits.isEmpty { return details }
         let rows = try await database.client.query(
             """
-            WITH q AS (SELECT coalesce(array_agg(DISTINCT lexeme), '{}') AS lexemes FROM unnest(to_tsvector('english', \(query))))
-            SELECT c.document_id, c.chunk_index, c.page_number, d.external_id, d.title, left(c.text, 20000), q.lexemes
+            SELECT c.document_id, c.chunk_index, c.page_number, d.external_id, d.title, left(c.text, 20000)
             FROM unnest(\(hits.map(\.documentID))::uuid[], \(hits.map { Int32($0.chunkIndex) })::int[]) AS h(document_id, chunk_index)
             JOIN chunks c ON c.document_id = h.document_id AND c.chunk_index = h.chunk_index AND c.org_id = \(orgID) AND c.indexed
             JOIN documents d ON d.id = c.document_id AND d.org_id = \(orgID)
-            CROSS JOIN q
             """, logger: database.logger)
-        for try await (document, chunk, page, external, title, text, lexemes) in rows.decode((UUID, Int32, Int32, String?, String, String, [String]).self) {
+        for try await (document, chunk, page, external, title, text) in rows.decode((UUID, Int32, Int32, String?, String, String).self) {
             details.documents[document] = (external, title)
             details.chunks[ChunkKey(documentID: document, chunkIndex: Int(chunk))] = (Int(page), Snippets.highlight(text, lexemes: lexemes))
         }

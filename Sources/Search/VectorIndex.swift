@@ -154,11 +154,11 @@ public final class VectorIndex: Sendable {
         }
     }
 
-    /// One scan of the organisation's matrix for several queries (`VectorScanBatcher`): each query gets
+    /// One scan of the organisation's matrix for several queries (`SemanticBatcher`): each query gets
     /// its own `limit` and `allowed` documents, as from `nearest(to:orgID:limit:allowed:)`.
-    func nearest(to queries: [[Float]], orgID: UUID, limits: [Int], allowed: [Set<UUID>?]) async throws -> [[ChunkHit]] {
+    func nearest(to queries: [[Float]], orgID: UUID, limits: [Int], allowed: [Set<UUID>?], versions: IndexVersions? = nil) async throws -> [[ChunkHit]] {
         precondition(queries.count == limits.count && queries.count == allowed.count)
-        let snapshot = try await current(orgID)
+        let snapshot = try await current(orgID, versions: versions)
         let rows = snapshot.keys.count
         if rows == 0 { return queries.map { _ in [] } }
         if let approximate = snapshot.approximate {
@@ -197,10 +197,12 @@ public final class VectorIndex: Sendable {
         }
     }
 
-    /// The organisation's snapshot, refreshed when PostgreSQL says it changed.
-    func current(_ orgID: UUID) async throws -> Snapshot {
+    /// The organisation's snapshot, refreshed when PostgreSQL says it changed (`versions`, when the search
+    /// already read them).
+    func current(_ orgID: UUID, versions: IndexVersions? = nil) async throws -> Snapshot {
         let repository = VectorRepository(logger: database.logger)
-        let (version, deletions) = try await repository.versions(orgID: orgID, database: database)
+        let (version, deletions) =
+            if let versions { (versions.version, versions.deletions) } else { try await repository.versions(orgID: orgID, database: database) }
         if let snapshot = snapshots.withLock({ $0[orgID] }), snapshot.version == version, snapshot.deletions == deletions {
             scheduleGraph(orgID, for: snapshot)
             return snapshot
@@ -429,24 +431,23 @@ public struct SemanticLeg: SemanticRetrieving {
     let embedder: SentenceEmbedder
     let index: VectorIndex
     let database: Database
-    let batcher: QueryEmbeddingBatcher
-    let scans: VectorScanBatcher
+    let batcher: SemanticBatcher
 
     public init(embedder: SentenceEmbedder, index: VectorIndex, database: Database) {
         self.embedder = embedder
         self.index = index
         self.database = database
-        self.batcher = QueryEmbeddingBatcher(embedder: embedder)
-        self.scans = VectorScanBatcher(index: index)
+        self.batcher = SemanticBatcher(embedder: embedder, index: index)
     }
 
-    public func retrieve(_ query: String, orgID: UUID, filters: SearchFilters, limit: Int) async throws -> [ChunkHit] {
-        let vector = await batcher.embed(query)
-        guard vector.count == index.dimension else {
-            throw SearchError(field: "query", message: "the query could not be embedded; try a shorter or plainer query")
+    public func retrieve(_ query: String, orgID: UUID, filters: SearchFilters, limit: Int, context: QueryContext?) async throws -> [ChunkHit] {
+        let allowed: Set<UUID>?
+        if let context {
+            allowed = context.allowed
+        } else {
+            allowed = filters == SearchFilters() ? nil : try await SearchFilterQuery.allowedDocuments(orgID: orgID, filters: filters, database: database)
         }
-        let allowed = filters == SearchFilters() ? nil : try await SearchFilterQuery.allowedDocuments(orgID: orgID, filters: filters, database: database)
-        return try await scans.nearest(to: vector, orgID: orgID, limit: limit, allowed: allowed)
+        return try await batcher.nearest(to: query, orgID: orgID, limit: limit, allowed: allowed, versions: context?.versions)
     }
 
     public func warmUp(orgID: UUID) async throws {

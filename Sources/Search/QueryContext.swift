@@ -37,20 +37,38 @@ public struct QueryContext: Sendable {
 
     /// One statement for lexemes and versions, a second one only when there are filters.
     static func read(query: String, orgID: UUID, filters: SearchFilters, database: Database) async throws -> QueryContext {
-        let rows = try await database.client.query(
-            """
-            SELECT (SELECT coalesce(array_agg(DISTINCT lexeme), '{}') FROM unnest(to_tsvector('english', \(query)))),
-                   s.version, s.deletions
-            FROM (SELECT 1) AS one LEFT JOIN search_stats s ON s.org_id = \(orgID)
-            """, logger: database.logger)
+        let rows = try await database.client.execute(Statement(query: query, orgID: orgID), logger: database.logger)
         var lexemes: [String] = []
         var versions = IndexVersions(version: 0, deletions: 0)
-        for try await (terms, version, deletions) in rows.decode(([String], Int64?, Int64?).self) {
+        for try await (terms, version, deletions) in rows {
             lexemes = terms
             versions = IndexVersions(version: version ?? 0, deletions: deletions ?? 0)
         }
         let allowed =
             filters == SearchFilters() ? nil : try await SearchFilterQuery.allowedDocuments(orgID: orgID, filters: filters, database: database)
         return QueryContext(lexemes: lexemes, versions: versions, allowed: allowed)
+    }
+
+    /// Prepared once per connection: it runs for every search, and parsing and planning it each time was
+    /// a good part of its cost in PostgreSQL.
+    struct Statement: PostgresPreparedStatement {
+        static let sql = """
+            SELECT (SELECT coalesce(array_agg(DISTINCT lexeme), '{}') FROM unnest(to_tsvector('english', $1::text))),
+                   s.version, s.deletions
+            FROM (SELECT 1) AS one LEFT JOIN search_stats s ON s.org_id = $2
+            """
+        typealias Row = ([String], Int64?, Int64?)
+
+        let query: String
+        let orgID: UUID
+
+        func makeBindings() -> PostgresBindings {
+            var bindings = PostgresBindings()
+            bindings.append(query)
+            bindings.append(orgID)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
     }
 }

@@ -144,18 +144,38 @@ public struct SearchService: Sendable {
     private func loadDetails(_ hits: [ChunkHit], lexemes: [String], orgID: UUID) async throws -> Details {
         var details = Details()
         if hits.isEmpty { return details }
-        let rows = try await database.client.query(
-            """
-            SELECT c.document_id, c.chunk_index, c.page_number, d.external_id, d.title, left(c.text, 20000)
-            FROM unnest(\(hits.map(\.documentID))::uuid[], \(hits.map { Int32($0.chunkIndex) })::int[]) AS h(document_id, chunk_index)
-            JOIN chunks c ON c.document_id = h.document_id AND c.chunk_index = h.chunk_index AND c.org_id = \(orgID) AND c.indexed
-            JOIN documents d ON d.id = c.document_id AND d.org_id = \(orgID)
-            """, logger: database.logger)
-        for try await (document, chunk, page, external, title, text) in rows.decode((UUID, Int32, Int32, String?, String, String).self) {
+        let rows = try await database.client.execute(
+            DetailsStatement(documents: hits.map(\.documentID), chunks: hits.map { Int32($0.chunkIndex) }, orgID: orgID), logger: database.logger)
+        for try await (document, chunk, page, external, title, text) in rows {
             details.documents[document] = (external, title)
             details.chunks[ChunkKey(documentID: document, chunkIndex: Int(chunk))] = (Int(page), Snippets.highlight(text, lexemes: lexemes))
         }
         return details
+    }
+
+    /// Prepared once per connection (it runs for every search).
+    struct DetailsStatement: PostgresPreparedStatement {
+        static let sql = """
+            SELECT c.document_id, c.chunk_index, c.page_number, d.external_id, d.title, left(c.text, 20000)
+            FROM unnest($1::uuid[], $2::int[]) AS h(document_id, chunk_index)
+            JOIN chunks c ON c.document_id = h.document_id AND c.chunk_index = h.chunk_index AND c.org_id = $3 AND c.indexed
+            JOIN documents d ON d.id = c.document_id AND d.org_id = $3
+            """
+        typealias Row = (UUID, Int32, Int32, String?, String, String)
+
+        let documents: [UUID]
+        let chunks: [Int32]
+        let orgID: UUID
+
+        func makeBindings() -> PostgresBindings {
+            var bindings = PostgresBindings()
+            bindings.append(documents)
+            bindings.append(chunks)
+            bindings.append(orgID)
+            return bindings
+        }
+
+        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
     }
 
     static func cursor(offset: Int) -> String {

@@ -13,7 +13,8 @@ struct KeywordIndexTests {
             let folder = try SearchTests.corpus(SearchTests.documents)
             defer { try? FileManager.default.removeItem(atPath: folder) }
             _ = try await env.importAndProcess([folder], into: acme)
-            let index = KeywordIndex(database: env.database, staleServingMinimumPostings: 1, minimumReloadInterval: .seconds(3600))
+            let index = KeywordIndex(
+                database: env.database, staleServingMinimumPostings: 1, minimumReloadInterval: .seconds(3600), prunesDeletions: false)
             let memory = SearchService(database: env.database, keywordIndex: index)
             let sql = SearchService(database: env.database)
             try await memory.warmUp(orgID: acme.id)
@@ -44,6 +45,64 @@ struct KeywordIndexTests {
                 try await sql.search(SearchRequest(query: "invoice", mode: .keyword), orgID: acme.id).results.first?.documentID)
             try await env.database.client.query("DELETE FROM documents WHERE id = \(invoice) AND org_id = \(acme.id)", logger: env.logger)
             #expect(try await small.usable(acme.id) == nil)
+        }
+    }
+
+    /// Deletions are applied in memory, with exact statistics: the same results and scores as SQL's BM25,
+    /// at once and without reading the postings again, even for a large organisation whose reloads are
+    /// throttled. Anything more than deletions still takes a full load.
+    @Test func deletionsArePrunedInMemoryWithExactStatistics() async throws {
+        try await TestEnvironment.with { env in
+            let acme = try await env.organization("acme")
+            let folder = try SearchTests.corpus(SearchTests.documents)
+            defer { try? FileManager.default.removeItem(atPath: folder) }
+            _ = try await env.importAndProcess([folder], into: acme)
+            let index = KeywordIndex(database: env.database, staleServingMinimumPostings: 1, minimumReloadInterval: .seconds(3600))
+            let memory = SearchService(database: env.database, keywordIndex: index)
+            let sql = SearchService(database: env.database)
+            try await memory.warmUp(orgID: acme.id)
+            #expect(index.fullLoads.load(ordering: .relaxed) == 1)
+            let queries = ["volcano eruptions ash", "kiwi bird eggs", "invoice payment", "the"]
+
+            func expectSameAsSQL(_ note: String) async throws {
+                for query in queries {
+                    let fromMemory = try await memory.search(SearchRequest(query: query, mode: .keyword, limit: 10), orgID: acme.id).results
+                    let fromSQL = try await sql.search(SearchRequest(query: query, mode: .keyword, limit: 10), orgID: acme.id).results
+                    #expect(fromMemory.map(\.documentID) == fromSQL.map(\.documentID), "\(note): \(query)")
+                    for (a, b) in zip(fromMemory, fromSQL) { #expect(abs(a.score - b.score) < 1e-9, "\(note): \(query)") }
+                }
+            }
+
+            // A deleted document, while reloads are an hour away: queries bring the index up to date themselves.
+            let kiwi = try #require(try await sql.search(SearchRequest(query: "kiwi", mode: .keyword), orgID: acme.id).results.first?.documentID)
+            try await env.database.client.query("DELETE FROM documents WHERE id = \(kiwi) AND org_id = \(acme.id)", logger: env.logger)
+            var fresh: KeywordIndex.Snapshot?
+            for _ in 0..<100 where fresh == nil {
+                _ = try await index.usable(acme.id)
+                fresh = try await index.fresh(acme.id)
+                if fresh == nil { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            let pruned = try #require(fresh, "the deletion was not applied within 5 s")
+            #expect(!pruned.chunks.contains { $0.documentID == kiwi })
+            #expect(index.fullLoads.load(ordering: .relaxed) == 1)
+            try await expectSameAsSQL("after a deleted document")
+
+            // Postings removed while their document stays: the counts disagree with PostgreSQL's, so a full load.
+            let volcano = try #require(
+                try await sql.search(SearchRequest(query: "eruptions ash", mode: .keyword), orgID: acme.id).results.first?.documentID)
+            try await env.database.client.query(
+                "DELETE FROM chunk_terms WHERE document_id = \(volcano) AND org_id = \(acme.id)", logger: env.logger)
+            try await index.warm(acme.id)
+            #expect(index.fullLoads.load(ordering: .relaxed) == 2)
+            try await expectSameAsSQL("after removed postings")
+
+            // New documents: more than deletions, so a full load.
+            let more = try SearchTests.corpus(["extra.txt": "Kiwi birds lay very large eggs for their body size."])
+            defer { try? FileManager.default.removeItem(atPath: more) }
+            _ = try await env.importAndProcess([more], into: acme)
+            try await index.warm(acme.id)
+            #expect(index.fullLoads.load(ordering: .relaxed) == 3)
+            try await expectSameAsSQL("after an import")
         }
     }
 }

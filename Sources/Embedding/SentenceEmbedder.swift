@@ -108,9 +108,16 @@ public final class SentenceEmbedder: Sendable {
     /// Scratch memory the embedder currently keeps (for memory reports).
     public var scratchByteCount: Int { workspaces.byteCount }
 
-    /// The OpenBLAS kernel in use (for example "Haswell"; `OPENBLAS_CORETYPE` can force one), for
+    /// The OpenBLAS kernel in use (for example "Cooperlake"; see `INTELLIDOCS_BLAS_KERNEL`), for
     /// benchmark reports: matrix-product speed depends on it.
     public static var blasKernel: String { BLAS.coreName }
+
+    /// Settles which OpenBLAS kernels run (`INTELLIDOCS_BLAS_KERNEL`) and returns their name. Programs
+    /// call it first thing in `main`: the choice may set `OPENBLAS_CORETYPE`, and changing the environment
+    /// is only safe while no other thread reads it (Tesseract's set-up does). Without the call it happens
+    /// on first use, which is correct but not as early.
+    @discardableResult
+    public static func prepareBLAS() -> String { KernelSelection.applied }
 }
 
 /// Workspaces waiting for the next call; a call takes one per lane and gives it back at the end.

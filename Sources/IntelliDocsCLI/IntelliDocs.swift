@@ -1,7 +1,14 @@
 import ArgumentParser
+import Embedding
 
 @main
 struct IntelliDocs: AsyncParsableCommand {
+    /// Chooses OpenBLAS's kernels before anything else starts a thread (`SentenceEmbedder.prepareBLAS`).
+    static func main() async {
+        SentenceEmbedder.prepareBLAS()
+        await main(nil)
+    }
+
     static let configuration = CommandConfiguration(
         commandName: "intellidocs",
         abstract: "IntelliDocs: bulk document import, processing pipeline and search.",

@@ -188,6 +188,38 @@ struct SearchTests {
                 }
             }
 
+            // Concurrent searches of both organisations share embedding and scan passes (`SemanticBatcher`): each
+            // still gets its own organisation's documents, the same ones as when asked alone.
+            var cases: [(orgID: UUID, allowed: Set<UUID>, query: String, mode: SearchMode)] = []
+            for (orgID, allowed) in [(acme.id, Set(ids)), (other.id, Set(otherIDs))] {
+                for query in ["kiwi bird eggs", "project zephyr budget", "a bird that cannot fly"] {
+                    for mode in [SearchMode.semantic, .hybrid] { cases.append((orgID, allowed, query, mode)) }
+                }
+            }
+            var alone: [Set<UUID>] = []
+            for c in cases {
+                alone.append(Set(try await service.search(SearchRequest(query: c.query, mode: c.mode, limit: 20), orgID: c.orgID).results.map(\.documentID)))
+            }
+            let together = try await withThrowingTaskGroup(of: (Int, [UUID]).self) { group in
+                for _ in 0..<4 {
+                    for (position, c) in cases.enumerated() {
+                        group.addTask {
+                            let found = try await service.search(SearchRequest(query: c.query, mode: c.mode, limit: 20), orgID: c.orgID)
+                            return (position, found.results.map(\.documentID))
+                        }
+                    }
+                }
+                var all: [(Int, [UUID])] = []
+                for try await answer in group { all.append(answer) }
+                return all
+            }
+            #expect(together.count == cases.count * 4)
+            for (position, found) in together {
+                let c = cases[position]
+                #expect(found.allSatisfy(c.allowed.contains), "\(c.mode) leaked across organisations for \(c.query)")
+                #expect(Set(found) == alone[position], "\(c.mode) answered \(c.query) differently when concurrent")
+            }
+
             // BM25 statistics are exact, and stay exact after a delete; the deleted document never appears again.
             try await Self.expectExactStatistics(env)
             try await env.database.client.query("DELETE FROM documents WHERE id = \(kiwiID) AND org_id = \(acme.id)", logger: env.logger)

@@ -21,11 +21,14 @@ import Synchronization
 /// and the statistics are the previous snapshot's until then. Their reloads start at most every
 /// `minimumReloadInterval`, so a bulk import does not keep a core busy reloading.
 ///
-/// Deletions need no reload at all (`pruned`): when nothing but deletions happened since a snapshot was
-/// loaded, the snapshot minus the deleted documents' chunks is the new one, and its statistics are exact
-/// once its chunk count and total length match PostgreSQL's (`search_stats`). At 198k chunks that is one
-/// read of the organisation's document ids and a pass over the postings in memory, instead of reading 12M
-/// postings back from PostgreSQL.
+/// Changes are merged rather than reloaded (`merged`): the index stage logs which documents each batch
+/// wrote (0010_index_log.sql), so the new snapshot is the old one minus deleted documents and minus the
+/// logged ones, plus the logged documents' postings read afresh. Its statistics are exact once its chunk
+/// count and total length match PostgreSQL's (`search_stats`); otherwise, or when the log may have been
+/// trimmed past the snapshot, it is a full load. At 198k chunks a merge is one read of the organisation's
+/// document ids, the changed documents' postings and a pass over the postings in memory, instead of
+/// reading 12M postings back from PostgreSQL; merges of a large organisation start at most every
+/// `minimumMergeInterval`.
 public final class KeywordIndex: Sendable {
     final class Snapshot: Sendable {
         let terms: [String: Int32]
@@ -40,9 +43,14 @@ public final class KeywordIndex: Sendable {
         let averageLength: Double
         let version: Int64
         let deletions: Int64
+        /// The last `index_log` entry the snapshot has, and PostgreSQL's clock when that was read.
+        let logSequence: Int64
+        let loggedThrough: Date
 
         init(terms: [String: Int32], start: [Int32], chunkRow: [Int32], termFrequency: [UInt16], chunks: [ChunkKeyValue],
-             chunkLength: [Int32], version: Int64, deletions: Int64) {
+             chunkLength: [Int32], version: Int64, deletions: Int64, logSequence: Int64, loggedThrough: Date) {
+            self.logSequence = logSequence
+            self.loggedThrough = loggedThrough
             self.terms = terms
             self.start = start
             self.chunkRow = chunkRow
@@ -74,22 +82,29 @@ public final class KeywordIndex: Sendable {
     let maxPostingsPerOrganization: Int
     let staleServingMinimumPostings: Int
     let minimumReloadInterval: Duration
-    /// Whether deletions are applied to the snapshot in memory (`pruned`) rather than by a reload.
-    let prunesDeletions: Bool
+    /// How often a large organisation's changes may be merged (`merged`).
+    let minimumMergeInterval: Duration
+    /// Whether changes are merged into the snapshot in memory (`merged`) rather than by a reload.
+    let mergesChanges: Bool
     /// Full loads done (for tests: a deletion should not need one).
     let fullLoads = Atomic<Int>(0)
     private let snapshots = Mutex<[UUID: Snapshot]>([:])
     private let loading = Mutex<Set<UUID>>([])
     /// When each organisation's last load finished.
     private let loaded = Mutex<[UUID: ContinuousClock.Instant]>([:])
+    /// When each organisation's last merge started.
+    private let mergeStarted = Mutex<[UUID: ContinuousClock.Instant]>([:])
+    /// Organisations whose last merge failed: they wait for a full load instead of trying again.
+    private let mergeFailed = Mutex<Set<UUID>>([])
     /// Documents of a stale snapshot deleted since, per organisation, for the deletion count they were read at.
     private let removed = Mutex<[UUID: (snapshot: ObjectIdentifier, deletions: Int64, documents: Set<UUID>)]>([:])
 
     public init(
         database: Database, maxPostingsPerOrganization: Int = 50_000_000, staleServingMinimumPostings: Int = 1_000_000,
-        minimumReloadInterval: Duration = .seconds(30), prunesDeletions: Bool = true
+        minimumReloadInterval: Duration = .seconds(30), minimumMergeInterval: Duration = .seconds(1), mergesChanges: Bool = true
     ) {
-        self.prunesDeletions = prunesDeletions
+        self.minimumMergeInterval = minimumMergeInterval
+        self.mergesChanges = mergesChanges
         self.database = database
         self.maxPostingsPerOrganization = maxPostingsPerOrganization
         self.staleServingMinimumPostings = staleServingMinimumPostings
@@ -133,17 +148,20 @@ public final class KeywordIndex: Sendable {
         return nil
     }
 
-    /// Loads the organisation now unless its snapshot is fresh (a searcher about to be measured): by
-    /// pruning deleted documents when that is all that changed, by a full load otherwise.
+    /// Brings the organisation up to date now unless its snapshot is fresh (a searcher about to be
+    /// measured): by merging the changes when it can, by a full load otherwise.
     public func warm(_ orgID: UUID) async throws {
         let (version, deletions) = try await VectorRepository(logger: database.logger).versions(orgID: orgID, database: database)
         let current = snapshots.withLock { $0[orgID] }
         if let current, current.version == version, current.deletions == deletions { return }
-        if prunesDeletions, let current, let snapshot = try await pruned(current, orgID: orgID) {
+        if mergesChanges, let current, let snapshot = try await merged(current, orgID: orgID) {
             store(snapshot, for: orgID)
             return
         }
-        if let snapshot = try await load(orgID) { store(snapshot, for: orgID) }
+        if let snapshot = try await load(orgID) {
+            store(snapshot, for: orgID)
+            mergeFailed.withLock { _ = $0.remove(orgID) }
+        }
         loaded.withLock { $0[orgID] = ContinuousClock.now }
     }
 
@@ -152,34 +170,46 @@ public final class KeywordIndex: Sendable {
         Gauge(label: "intellidocs_keyword_index_bytes").record(memoryBytes)
     }
 
-    /// Brings the organisation up to date once in the background (no two at a time per organisation):
-    /// by pruning when only deletions happened since its snapshot (`versions`: what the caller read), by a
-    /// full load otherwise.
+    /// Brings the organisation up to date once in the background (no two at a time per organisation): by
+    /// merging its changes when it can, by a full load otherwise. A large organisation keeps serving its
+    /// previous snapshot meanwhile, so its merges and reloads are spaced out (`minimumMergeInterval`,
+    /// `minimumReloadInterval`).
     func startLoading(_ orgID: UUID, versions: IndexVersions) {
         let current = snapshots.withLock { $0[orgID] }
-        // Each deleting statement adds one to both counters, each inserting one to `version` only.
-        let onlyDeletions =
-            prunesDeletions && current.map {
-                $0.version - $0.deletions == versions.version - versions.deletions && $0.deletions < versions.deletions
-            } ?? false
-        // A large organisation keeps serving its previous snapshot: reload it at most every interval.
-        let throttled =
-            if let current, current.chunkRow.count >= staleServingMinimumPostings, let last = loaded.withLock({ $0[orgID] }) {
-                ContinuousClock.now - last < minimumReloadInterval
-            } else { false }
-        if throttled && !onlyDeletions { return }
+        let large = (current?.chunkRow.count ?? 0) >= staleServingMinimumPostings
+        let now = ContinuousClock.now
+        let reloadThrottled = large && loaded.withLock { $0[orgID].map { now - $0 < minimumReloadInterval } ?? false }
+        let merge = mergesChanges && current != nil && !mergeFailed.withLock { $0.contains(orgID) }
+        // Too soon after the last merge: a later query merges (the snapshot serves meanwhile), no full load.
+        if merge && large && mergeStarted.withLock({ $0[orgID].map { now - $0 < minimumMergeInterval } ?? false }) { return }
+        if !merge && reloadThrottled { return }
         let started = loading.withLock { $0.insert(orgID).inserted }
         guard started else { return }
+        if merge { mergeStarted.withLock { $0[orgID] = now } }
         Task.detached { [self] in
             defer { _ = loading.withLock { $0.remove(orgID) } }
             do {
-                if onlyDeletions, let current, let snapshot = try await pruned(current, orgID: orgID) {
+                let clock = ContinuousClock()
+                let started = clock.now
+                if merge, let current, let snapshot = try await merged(current, orgID: orgID) {
                     store(snapshot, for: orgID)
+                    let seconds = (clock.now - started) / .seconds(1)
+                    Metrics.Timer(label: "intellidocs_keyword_index_merge_seconds").recordSeconds(seconds)
+                    database.logger.debug("merged keyword index changes", metadata: [
+                        "org_id": "\(orgID)", "postings": "\(snapshot.chunkRow.count)", "seconds": "\(seconds)",
+                    ])
                     return
                 }
-                if throttled { return }
+                if merge {
+                    mergeFailed.withLock { _ = $0.insert(orgID) }
+                    database.logger.debug("keyword index changes could not be merged; loading in full", metadata: ["org_id": "\(orgID)"])
+                }
+                if reloadThrottled { return }
                 defer { loaded.withLock { $0[orgID] = ContinuousClock.now } }
-                if let snapshot = try await load(orgID) { store(snapshot, for: orgID) }
+                if let snapshot = try await load(orgID) {
+                    store(snapshot, for: orgID)
+                    mergeFailed.withLock { _ = $0.remove(orgID) }
+                }
             } catch {
                 database.logger.warning("loading the keyword index failed; keyword search stays on SQL", metadata: [
                     "org_id": "\(orgID)", "error": "\(error)",
@@ -188,31 +218,64 @@ public final class KeywordIndex: Sendable {
         }
     }
 
-    /// The snapshot without the chunks of documents deleted since it was loaded, as a fresh snapshot at
-    /// PostgreSQL's current versions; nil when more than deletions happened (a full load is needed) or the
-    /// result does not match PostgreSQL's chunk count and total length (a chunk removed while its document
-    /// stays, or a deletion committed meanwhile).
-    func pruned(_ snapshot: Snapshot, orgID: UUID) async throws -> Snapshot? {
-        // One statement: the statistics and the live documents from the same moment.
+    /// The snapshot brought up to date: without the chunks of deleted documents and of documents the
+    /// index stage wrote since (`index_log`), with the latter's postings read afresh; as a fresh snapshot at
+    /// PostgreSQL's current versions. Nil when the result does not match PostgreSQL's chunk count and total
+    /// length (a change the log does not name, or one committed meanwhile), or when the log may have been
+    /// trimmed past the snapshot: a full load is needed then. Writing a document again is harmless, so
+    /// entries of the last ten seconds before the snapshot are taken again: an index batch that took its
+    /// sequence number before the snapshot read the log but committed after it is not missed.
+    func merged(_ snapshot: Snapshot, orgID: UUID) async throws -> Snapshot? {
+        guard Date().timeIntervalSince(snapshot.loggedThrough) < 30 * 60 else { return nil }
+        // One statement: statistics, live documents and the changed ones from the same moment.
         let rows = try await database.client.query(
             """
-            SELECT s.chunks, s.total_length, s.version, s.deletions, ARRAY(SELECT id FROM documents WHERE org_id = \(orgID))
+            SELECT s.chunks, s.total_length, s.version, s.deletions,
+                   ARRAY(SELECT id FROM documents WHERE org_id = \(orgID)),
+                   ARRAY(SELECT DISTINCT unnest(l.document_ids) FROM index_log l
+                         WHERE l.org_id = \(orgID) AND (l.seq > \(snapshot.logSequence) OR l.logged_at > \(snapshot.loggedThrough) - interval '10 seconds')),
+                   (SELECT coalesce(max(seq), 0) FROM index_log WHERE org_id = \(orgID)), now()
             FROM search_stats s WHERE s.org_id = \(orgID)
             """, logger: database.logger)
-        var found: (chunks: Int64, totalLength: Int64, version: Int64, deletions: Int64, live: [UUID])?
-        for try await row in rows.decode((Int64, Int64, Int64, Int64, [UUID]).self) { found = row }
-        guard let found, found.version - found.deletions == snapshot.version - snapshot.deletions else { return nil }
+        var found: (chunks: Int64, totalLength: Int64, version: Int64, deletions: Int64, live: [UUID], changed: [UUID], sequence: Int64, at: Date)?
+        for try await row in rows.decode((Int64, Int64, Int64, Int64, [UUID], [UUID], Int64, Date).self) { found = row }
+        guard let found else { return nil }
         let live = Set(found.live)
+        let changed = Set(found.changed)
 
+        // The changed documents' postings as they are now.
+        var added: [String: [(key: ChunkKeyValue, tf: UInt16)]] = [:]
+        var addedLength: [ChunkKeyValue: Int32] = [:]
+        if !changed.isEmpty {
+            let postings = try await database.client.query(
+                """
+                SELECT term, document_id, chunk_index, tf, chunk_length FROM chunk_terms
+                WHERE org_id = \(orgID) AND document_id = ANY(\(Array(changed))::uuid[])
+                """, logger: database.logger)
+            for try await (term, document, chunk, tf, length) in postings.decode((String, UUID, Int32, Int32, Int32).self) {
+                let key = ChunkKeyValue(documentID: document, chunkIndex: chunk)
+                added[term, default: []].append((key, UInt16(clamping: tf)))
+                addedLength[key] = length
+            }
+        }
+
+        // Rows: the snapshot's chunks that stay, then the changed documents' chunks.
         var newRow = [Int32](repeating: -1, count: snapshot.chunks.count)
         var chunks: [ChunkKeyValue] = []
         var chunkLength: [Int32] = []
         var totalLength: Int64 = 0
-        for (row, key) in snapshot.chunks.enumerated() where live.contains(key.documentID) {
+        for (row, key) in snapshot.chunks.enumerated() where live.contains(key.documentID) && !changed.contains(key.documentID) {
             newRow[row] = Int32(chunks.count)
             chunks.append(key)
             chunkLength.append(snapshot.chunkLength[row])
             totalLength += Int64(snapshot.chunkLength[row])
+        }
+        var rowOf: [ChunkKeyValue: Int32] = [:]
+        for (key, length) in addedLength.sorted(by: { ($0.key.documentID, $0.key.chunkIndex) < ($1.key.documentID, $1.key.chunkIndex) }) {
+            rowOf[key] = Int32(chunks.count)
+            chunks.append(key)
+            chunkLength.append(length)
+            totalLength += Int64(length)
         }
         guard Int64(chunks.count) == found.chunks, totalLength == found.totalLength else { return nil }
 
@@ -224,6 +287,12 @@ public final class KeywordIndex: Sendable {
         var termFrequency: [UInt16] = []
         chunkRow.reserveCapacity(snapshot.chunkRow.count)
         termFrequency.reserveCapacity(snapshot.chunkRow.count)
+        func close(_ name: String, from first: Int) {
+            if chunkRow.count > first {
+                terms[name] = Int32(start.count)
+                start.append(Int32(first))
+            }
+        }
         for term in names.indices {
             let first = chunkRow.count
             for posting in Int(snapshot.start[term])..<Int(snapshot.start[term + 1]) {
@@ -232,20 +301,35 @@ public final class KeywordIndex: Sendable {
                 chunkRow.append(row)
                 termFrequency.append(snapshot.termFrequency[posting])
             }
-            if chunkRow.count > first {
-                terms[names[term]] = Int32(start.count)
-                start.append(Int32(first))
+            for (key, tf) in added.removeValue(forKey: names[term]) ?? [] {
+                chunkRow.append(rowOf[key]!)
+                termFrequency.append(tf)
             }
+            close(names[term], from: first)
+        }
+        for (name, postings) in added {
+            let first = chunkRow.count
+            for (key, tf) in postings {
+                chunkRow.append(rowOf[key]!)
+                termFrequency.append(tf)
+            }
+            close(name, from: first)
         }
         start.append(Int32(chunkRow.count))
         return Snapshot(
             terms: terms, start: start, chunkRow: chunkRow, termFrequency: termFrequency, chunks: chunks, chunkLength: chunkLength,
-            version: found.version, deletions: found.deletions)
+            version: found.version, deletions: found.deletions, logSequence: found.sequence, loggedThrough: found.at)
     }
 
     /// Reads the organisation's postings (in term order) into a snapshot; nil when there are too many.
     func load(_ orgID: UUID) async throws -> Snapshot? {
         fullLoads.add(1, ordering: .relaxed)
+        // Read before the postings: whatever commits in between is merged again later, which is harmless.
+        var logSequence: Int64 = 0
+        var loggedThrough = Date()
+        let marks = try await database.client.query(
+            "SELECT (SELECT coalesce(max(seq), 0) FROM index_log WHERE org_id = \(orgID)), now()", logger: database.logger)
+        for try await (sequence, at) in marks.decode((Int64, Date).self) { (logSequence, loggedThrough) = (sequence, at) }
         let (version, deletions) = try await VectorRepository(logger: database.logger).versions(orgID: orgID, database: database)
         var terms: [String: Int32] = [:]
         var start: [Int32] = []
@@ -288,7 +372,7 @@ public final class KeywordIndex: Sendable {
         start.append(Int32(chunkRow.count))
         return Snapshot(
             terms: terms, start: start, chunkRow: chunkRow, termFrequency: termFrequency, chunks: chunks, chunkLength: chunkLength,
-            version: version, deletions: deletions)
+            version: version, deletions: deletions, logSequence: logSequence, loggedThrough: loggedThrough)
     }
 
     /// The `limit` best chunks for the query's lexemes, scored with BM25 (k1, b); only documents in

@@ -140,6 +140,12 @@ public struct ContentRepository: Sendable {
         try await connection.query(
             "UPDATE chunks SET indexed = true WHERE org_id IS NOT DISTINCT FROM \(orgID) AND document_id = ANY(\(documentIDs)::uuid[])",
             logger: logger)
+        // For in-memory keyword indexes: which documents changed (0010_index_log.sql).
+        try await connection.query(
+            """
+            WITH dropped AS (DELETE FROM index_log WHERE org_id = \(orgID) AND logged_at < now() - interval '1 hour')
+            INSERT INTO index_log (org_id, document_ids) VALUES (\(orgID), \(documentIDs))
+            """, logger: logger)
     }
 }
 

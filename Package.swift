@@ -210,10 +210,21 @@ let package = Package(
             exclude: ["Permissions.md"],
             swiftSettings: swiftSettings
         ),
+        // The real-services test environment both integration test targets use.
+        .target(
+            name: "TestSupport",
+            dependencies: [
+                "Blobs", "Broker", "Settings", "Storage",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            path: "Tests/TestSupport",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "ControlPlaneTests",
             dependencies: [
-                "ControlPlane", "Storage", "Pipeline", "Broker", "Settings", "Stages", "Search", "Blobs", "Workflows",
+                "TestSupport", "ControlPlane", "Storage", "Pipeline", "Broker", "Settings", "Stages", "Search", "Blobs", "Workflows",
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
@@ -248,7 +259,7 @@ let package = Package(
         .testTarget(
             name: "IntelliDocsTests",
             dependencies: [
-                "Broker", "Storage", "Blobs", "Pipeline", "Stages", "Search", "Settings", "Extraction",
+                "TestSupport", "Broker", "Storage", "Blobs", "Pipeline", "Stages", "Search", "Settings", "Extraction",
                 "Chunking", "Similarity", "Importing", "OCR", "Embedding", "Workflows",
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
                 .product(name: "Yams", package: "Yams"),

@@ -7,6 +7,7 @@ import HummingbirdTesting
 import Pipeline
 import Storage
 import Testing
+import TestSupport
 
 /// Health, readiness, metrics, the error shape of unmatched and failing requests, the OpenAPI document,
 /// and platform administration (organisations, suspension, queues, dead letters) against the real broker.

@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import JWTKit
 import Testing
+import TestSupport
 
 /// Accounts and authentication over HTTP against the real server and database.
 @Suite(.serialized)

@@ -8,6 +8,7 @@ import ServiceLifecycle
 import Stages
 import Storage
 import Testing
+import TestSupport
 
 /// Documents and search over HTTP against the real server, PostgreSQL, RabbitMQ, Tesseract and stage
 /// workers: uploads (a born-digital PDF, a scanned image, a text file) reach `succeeded` and are found;

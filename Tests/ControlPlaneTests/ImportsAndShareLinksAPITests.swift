@@ -5,6 +5,7 @@ import HTTPTypes
 import Storage
 import Testing
 import ZIPFoundation
+import TestSupport
 
 /// Imports (a .zip over HTTP, followed to the end) and share links (password, view limit, expiry,
 /// revocation, downloads, tenancy), against the real server, workers, PostgreSQL and RabbitMQ.

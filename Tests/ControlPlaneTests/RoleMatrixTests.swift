@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import Storage
 import Testing
+import TestSupport
 
 /// The permission matrix (Sources/ControlPlane/Permissions.md) for every role and API-key scope on every
 /// organisation route of part 1, the cross-organisation sweep, and the last-owner rules.

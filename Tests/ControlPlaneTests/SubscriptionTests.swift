@@ -5,6 +5,7 @@ import HTTPTypes
 import PostgresNIO
 import Storage
 import Testing
+import TestSupport
 
 /// Plans, subscriptions, the billing webhook and quota enforcement, including races for the last unit.
 @Suite(.serialized)

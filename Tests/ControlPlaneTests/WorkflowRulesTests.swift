@@ -4,6 +4,7 @@ import Foundation
 import Storage
 import Testing
 import Workflows
+import TestSupport
 
 /// Conditions, webhook address checks and signatures, without services; then the API refusing webhook
 /// URLs that point inside the network when private addresses are not allowed (the default).

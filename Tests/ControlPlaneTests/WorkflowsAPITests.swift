@@ -13,6 +13,7 @@ import Storage
 import Synchronization
 import Testing
 import Workflows
+import TestSupport
 
 /// Workflows over HTTP against the real server, PostgreSQL, RabbitMQ and workers: a workflow tags
 /// processed invoices, puts them under review, assigns them and calls a local webhook receiver with a

@@ -5,6 +5,7 @@ import PostgresNIO
 import Settings
 import Storage
 import Testing
+import TestSupport
 
 /// The HNSW graph behind `VectorIndex.nearest` for large organisations: its recall against the exact scan
 /// (pure, in memory), and the index's guarantees when the graph is in use (filters, deletes, appends),

@@ -3,6 +3,7 @@ import Search
 import Storage
 import Testing
 import ZIPFoundation
+import TestSupport
 
 @Suite(.serialized)
 struct ArchiveImportTests {

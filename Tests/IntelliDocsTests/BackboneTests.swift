@@ -8,6 +8,7 @@ import Search
 import Stages
 import Storage
 import Testing
+import TestSupport
 
 /// The pipeline backbone against the real PostgreSQL and RabbitMQ of the local stack. Serialized: the
 /// broker-restart and process-kill tests disturb shared services.

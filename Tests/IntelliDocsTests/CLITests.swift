@@ -1,6 +1,7 @@
 import Foundation
 import Storage
 import Testing
+import TestSupport
 
 /// The `intellidocs` binary as a person runs it: JSON shapes of the contracts, and bad input answered
 /// with a message that says what to do.

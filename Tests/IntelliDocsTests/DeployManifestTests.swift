@@ -4,6 +4,7 @@ import Pipeline
 import Testing
 import Workflows
 import Yams
+import TestSupport
 
 /// `deploy/` as an operator uses it: every file parses; every command a container runs is a real
 /// `intellidocs` subcommand with real options (asked of the built binary's `--help`); every `INTELLIDOCS_*`

@@ -5,6 +5,7 @@ import PostgresNIO
 import Stages
 import Storage
 import Testing
+import TestSupport
 
 /// The embed stage and token-exact chunking with the real model.
 @Suite(.serialized)

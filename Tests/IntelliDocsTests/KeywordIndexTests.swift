@@ -2,6 +2,7 @@ import Foundation
 @testable import Search
 import Storage
 import Testing
+import TestSupport
 
 /// A large organisation's in-memory BM25 keeps serving while it reloads after a change (SQL would take
 /// seconds per query there), without ever showing a deleted document; here "large" is lowered to one

@@ -3,6 +3,7 @@ import Search
 import Similarity
 import Storage
 import Testing
+import TestSupport
 
 /// Near-duplicate detection: exact Jaccard over word shingles, MinHash LSH candidates, and the marks the
 /// chunk stage leaves in PostgreSQL, per organisation, with search collapsing them.

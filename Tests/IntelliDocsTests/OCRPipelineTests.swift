@@ -9,6 +9,7 @@ import Stages
 import Storage
 import Testing
 import ZIPFoundation
+import TestSupport
 
 /// Scans, PDFs, images and DOCX through ingest → ocr → chunk → index against the real PostgreSQL and
 /// RabbitMQ, with workers built by `StageCatalog` as `intellidocs run` builds them.

@@ -7,6 +7,7 @@ import Pipeline
 import PostgresNIO
 import Stages
 import Storage
+import TestSupport
 
 /// The pipeline the tests run: the default stages with short retry delays.
 let testPipeline = try! PipelineDefinition.parse(

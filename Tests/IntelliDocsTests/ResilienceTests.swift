@@ -6,6 +6,7 @@ import Pipeline
 import PostgresNIO
 import Storage
 import Testing
+import TestSupport
 
 /// Crashes and restarts against real processes: the `intellidocs` binary (built by the test command) and
 /// the local stack's RabbitMQ.

@@ -1,6 +1,7 @@
 import Foundation
 import Storage
 import Testing
+import TestSupport
 
 /// Horizontal scale: several `intellidocs worker STAGE` processes share a stage's queue; one is added and
 /// one is killed mid-import, and nothing is lost or doubled.

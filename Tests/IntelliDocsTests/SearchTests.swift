@@ -7,6 +7,7 @@ import Search
 import Stages
 import Storage
 import Testing
+import TestSupport
 
 /// The full pipeline with the real model: ingest → chunk (WordPiece) → embed → index.
 let modelPipeline = try! PipelineDefinition.parse(

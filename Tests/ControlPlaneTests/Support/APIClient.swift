@@ -7,6 +7,7 @@ import PostgresNIO
 import Storage
 import Synchronization
 import Testing
+import TestSupport
 
 /// 64 bytes: long enough for the HS512 key the tests forge tokens with.
 let testJWTSecret = "test-only-jwt-secret-0123456789-abcdefghijklmnopqrstuvwxyz-012345"

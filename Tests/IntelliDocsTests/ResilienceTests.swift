@@ -55,6 +55,33 @@ struct ResilienceTests {
         return process
     }
 
+    /// Runs `deploy/local/stack COMMAND`. The workers keep both cores busy meanwhile, so the stack's readiness
+    /// waits get three minutes instead of one. If the command fails, the broker is brought back up for the
+    /// tests that follow, and the failure carries the end of the script's output.
+    static func stack(_ command: String) throws {
+        func run(_ command: String, log: String) throws -> Int32 {
+            FileManager.default.createFile(atPath: log, contents: nil)
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: repositoryRoot + "/deploy/local/stack")
+            process.arguments = [command]
+            process.environment = ProcessInfo.processInfo.environment.merging(["INTELLIDOCS_STACK_TIMEOUT": "180"]) { $1 }
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+            try process.run()
+            process.waitUntilExit()
+            return process.terminationStatus
+        }
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("stack-\(UUID().uuidString).log").path
+        defer { try? FileManager.default.removeItem(atPath: log) }
+        let status = try run(command, log: log)
+        guard status != 0 else { return }
+        let output = (try? String(contentsOfFile: log, encoding: .utf8))?.split(separator: "\n").suffix(60).joined(separator: "\n") ?? ""
+        let recovery = try run("up", log: log + ".up")
+        try? FileManager.default.removeItem(atPath: log + ".up")
+        throw TestFailure(
+            "deploy/local/stack \(command) exited with \(status) (a following 'stack up' exited with \(recovery)); its output:\n\(output)")
+    }
+
     /// The number of chunks an undisturbed run makes for the files in `folder`.
     static func expectedChunks(_ folder: String) throws -> Int {
         let chunker = Chunker(options: ChunkingOptions(maxSize: 200, overlap: 30), measure: ApproximateTokenMeasure())
@@ -132,14 +159,7 @@ struct ResilienceTests {
             // Import while the broker restarts; an import the broker cut off is simply run again.
             async let restart: Void = {
                 try await Task.sleep(for: .milliseconds(300))
-                let process = Process()
-                process.executableURL = URL(fileURLWithPath: repositoryRoot + "/deploy/local/stack")
-                process.arguments = ["rabbit-restart"]
-                process.standardOutput = FileHandle.nullDevice
-                process.standardError = FileHandle.nullDevice
-                try process.run()
-                process.waitUntilExit()
-                if process.terminationStatus != 0 { throw TestFailure("deploy/local/stack rabbit-restart failed") }
+                try Self.stack("rabbit-restart")
             }()
             var documentIDs: [UUID] = []
             for attempt in 1...30 {

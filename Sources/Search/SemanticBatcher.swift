@@ -1,6 +1,7 @@
 import Dispatch
 import Embedding
 import Foundation
+import Metrics
 import Synchronization
 
 /// The semantic leg's two batched steps for concurrent searches: embedding the queries, then scanning the
@@ -37,6 +38,7 @@ final class SemanticBatcher: Sendable {
     private let index: VectorIndex
     private let queue = DispatchQueue(label: "intellidocs.search.embed", qos: .userInitiated, attributes: .concurrent)
     private let maxBatch: Int
+    private let metrics = PassMetrics()
 
     init(embedder: SentenceEmbedder, index: VectorIndex, maxPasses: Int = ProcessInfo.processInfo.activeProcessorCount, maxBatch: Int = 32) {
         self.embedder = embedder
@@ -61,7 +63,9 @@ final class SemanticBatcher: Sendable {
         while true {
             var batch = embedding.withLock { $0.nextBatch() }
             if batch.isEmpty { return }
+            let started = ContinuousClock.now
             let vectors = embedder.embed(batch.map(\.query), batchSize: maxBatch)
+            metrics.embedding.record(queries: batch.count, since: started)
             var embedded: [Request] = []
             for position in batch.indices {
                 guard position < vectors.count, vectors[position].count == index.dimension else {
@@ -84,6 +88,8 @@ final class SemanticBatcher: Sendable {
             for (orgID, requests) in Dictionary(grouping: batch, by: \.orgID) {
                 let readings = requests.compactMap(\.versions)
                 do {
+                    let started = ContinuousClock.now
+                    defer { metrics.scanning.record(queries: requests.count, since: started) }
                     let hits = try await index.nearest(
                         to: requests.map(\.vector), orgID: orgID, limits: requests.map(\.limit), allowed: requests.map(\.allowed),
                         versions: readings.count == requests.count ? IndexVersions.latest(readings) : nil)
@@ -94,4 +100,24 @@ final class SemanticBatcher: Sendable {
             }
         }
     }
+}
+
+/// How the batching works out, per step: queries per pass (`intellidocs_search_pass_queries`) and the
+/// pass's wall time (`intellidocs_search_pass_seconds`), labelled `step="embed"` or `step="scan"`. Passes
+/// of one or two queries under load mean the batching is not paying; long passes are what searches wait for.
+private struct PassMetrics: Sendable {
+    struct Step: Sendable {
+        let queries: Recorder
+        let seconds: Metrics.Timer
+        init(_ step: String) {
+            queries = Recorder(label: "intellidocs_search_pass_queries", dimensions: [("step", step)])
+            seconds = Metrics.Timer(label: "intellidocs_search_pass_seconds", dimensions: [("step", step)])
+        }
+        func record(queries count: Int, since start: ContinuousClock.Instant) {
+            queries.record(count)
+            seconds.record(duration: ContinuousClock.now - start)
+        }
+    }
+    let embedding = Step("embed")
+    let scanning = Step("scan")
 }

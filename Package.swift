@@ -95,10 +95,17 @@ let package = Package(
         .systemLibrary(name: "CPoppler", pkgConfig: "poppler-glib", providers: [.apt(["libpoppler-glib-dev"])]),
         // OpenBLAS's CBLAS (no cblas.pc on Debian: pkg-config `openblas` points at the header folder).
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        // The forward pass's element-wise kernels (GELU, LayerNorm, softmax) in C, compiled for AVX-512,
+        // AVX2 and baseline x86-64 with the loader picking one (Swift targets baseline x86-64 only).
+        // Always optimised: the tests run debug builds, and at -O0 nothing is vectorised.
+        .target(
+            name: "CKernels",
+            cSettings: [.unsafeFlags(["-O2"])]
+        ),
         // all-MiniLM-L6-v2 natively: safetensors, WordPiece tokenizer, BERT forward pass on OpenBLAS.
         .target(
             name: "Embedding",
-            dependencies: ["COpenBLAS"],
+            dependencies: ["COpenBLAS", "CKernels"],
             swiftSettings: swiftSettings
         ),
         .target(

@@ -60,7 +60,7 @@ struct ResilienceTests {
     /// tests that follow, and the failure carries the end of the script's output.
     static func stack(_ command: String) throws {
         func run(_ command: String, log: String) throws -> Int32 {
-            FileManager.default.createFile(atPath: log, contents: nil)
+            _ = FileManager.default.createFile(atPath: log, contents: nil)
             let process = Process()
             process.executableURL = URL(fileURLWithPath: repositoryRoot + "/deploy/local/stack")
             process.arguments = [command]

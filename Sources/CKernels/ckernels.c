@@ -67,9 +67,9 @@ float intellidocs_exp_nonpositive(float x) { return exp_nonpositive(x); }
 float intellidocs_erf(float x) { return erf_approx(x); }
 
 CLONES
-void intellidocs_add_bias_gelu(float *matrix, const float *bias, long rows, long columns) {
+void intellidocs_add_bias_gelu(float *matrix, const float *bias, long rows, long columns, long stride) {
     for (long row = 0; row < rows; row++) {
-        float *restrict values = matrix + row * columns;
+        float *restrict values = matrix + row * stride;
         for (long column = 0; column < columns; column++) {
             float x = values[column] + bias[column];
             values[column] = 0.5f * x * (1.0f + erf_approx(x * 0.7071067811865475f));

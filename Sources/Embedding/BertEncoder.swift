@@ -1,3 +1,5 @@
+import Dispatch
+
 /// The BERT encoder of a sentence-transformers model, with mean pooling and L2 normalisation: token ids in,
 /// one unit vector per text out.
 ///
@@ -87,18 +89,25 @@ final class BertEncoder: Sendable {
     /// Encodes `texts` (each at most `maxPositions` ids, all ids inside the vocabulary) and writes text
     /// `i`'s unit vector to `output + i · hiddenSize`. Uses only `workspace` for scratch memory, so
     /// concurrent calls with different workspaces are safe.
-    func embed(_ texts: ArraySlice<TokenizedText>, workspace: Workspace, output: UnsafeMutablePointer<Float>) {
+    ///
+    /// `parts` > 1 splits every matrix product of the pass by output columns (and attention by heads) over
+    /// that many threads, the caller's included: each thread multiplies by its share of each weight
+    /// matrix, so the weights are read and packed once per pass, not once per thread. For small batches
+    /// (search queries), where that packing is a third of the product's time; large batches are better
+    /// split by texts (`SentenceEmbedder`), which needs no synchronisation.
+    func embed(_ texts: ArraySlice<TokenizedText>, workspace: Workspace, output: UnsafeMutablePointer<Float>, parts: Int = 1) {
         let hidden = configuration.hiddenSize
         let tokens = texts.reduce(0) { $0 + $1.count }
         guard tokens > 0 else { return }
         let longest = texts.reduce(0) { max($0, $1.count) }
-        workspace.prepare(tokens: tokens, longest: longest, configuration: configuration)
+        let parts = max(1, min(parts, configuration.headCount))
+        workspace.prepare(tokens: tokens, longest: longest, parts: parts, configuration: configuration)
         let states = workspace.hidden.pointer
 
         embedTokens(texts, into: states)
         for layer in weights.layers {
-            attentionBlock(layer, texts: texts, tokens: tokens, workspace: workspace)
-            feedForwardBlock(layer, tokens: tokens, workspace: workspace)
+            attentionBlock(layer, texts: texts, tokens: tokens, workspace: workspace, parts: parts)
+            feedForwardBlock(layer, tokens: tokens, workspace: workspace, parts: parts)
         }
 
         // Mean over every position (the mask is all ones for an unpadded text), then unit length.
@@ -148,51 +157,69 @@ final class BertEncoder: Sendable {
     }
 
     /// `states ← LayerNorm(states + SelfAttention(states))`.
-    private func attentionBlock(_ layer: Layer, texts: ArraySlice<TokenizedText>, tokens: Int, workspace: Workspace) {
+    private func attentionBlock(_ layer: Layer, texts: ArraySlice<TokenizedText>, tokens: Int, workspace: Workspace, parts: Int) {
         let hidden = configuration.hiddenSize
         let headSize = configuration.headSize
         let packed = 3 * hidden
         let states = workspace.hidden.pointer
         let qkv = workspace.qkv.pointer
         let context = workspace.context.pointer
-        let scores = workspace.scores.pointer
-
-        // Q, K and V side by side in one [tokens × 3·hidden] matrix, prefilled with their biases.
-        layer.qkvBias.withUnsafeBufferPointer { bias in
-            for row in 0..<tokens {
-                (qkv + row * packed).update(from: bias.baseAddress!, count: packed)
-            }
-        }
-        for (offset, weight) in [(0, layer.query), (hidden, layer.key), (2 * hidden, layer.value)] {
-            BLAS.gemm(
-                m: tokens, n: hidden, k: hidden, a: states, lda: hidden, b: weight.pointer, ldb: hidden,
-                transposeB: true, beta: 1, c: qkv + offset, ldc: packed)
-        }
-
-        // Per text and head: softmax(Q·Kᵀ / √d) · V, written into the head's columns of `context`.
-        let scale = 1 / Float(headSize).squareRoot()
-        var row = 0
-        for text in texts {
-            let length = text.count
-            for head in 0..<configuration.headCount {
-                let query = qkv + row * packed + head * headSize
-                BLAS.gemm(
-                    m: length, n: length, k: headSize, alpha: scale, a: query, lda: packed,
-                    b: query + hidden, ldb: packed, transposeB: true, c: scores, ldc: length)
-                Kernels.softmaxRows(scores, rows: length, columns: length)
-                BLAS.gemm(
-                    m: length, n: headSize, k: length, a: scores, lda: length, b: query + 2 * hidden, ldb: packed,
-                    transposeB: false, c: context + row * hidden + head * headSize, ldc: hidden)
-            }
-            row += length
-        }
-
-        // Output projection onto the residual, then bias + LayerNorm back into `states`.
         let residual = workspace.residual.pointer
-        residual.update(from: states, count: tokens * hidden)
-        BLAS.gemm(
-            m: tokens, n: hidden, k: hidden, a: context, lda: hidden, b: layer.attentionOutput.pointer, ldb: hidden,
-            transposeB: true, beta: 1, c: residual, ldc: hidden)
+
+        // Q, K and V side by side in one [tokens × 3·hidden] matrix, prefilled with their biases; each part
+        // computes its share of the columns of all three.
+        Self.split(parts) { part in
+            let columns = Self.share(hidden, part: part, of: parts)
+            guard !columns.isEmpty else { return }
+            layer.qkvBias.withUnsafeBufferPointer { bias in
+                for row in 0..<tokens {
+                    for offset in [0, hidden, 2 * hidden] {
+                        (qkv + row * packed + offset + columns.lowerBound).update(
+                            from: bias.baseAddress! + offset + columns.lowerBound, count: columns.count)
+                    }
+                }
+            }
+            for (offset, weight) in [(0, layer.query), (hidden, layer.key), (2 * hidden, layer.value)] {
+                BLAS.gemm(
+                    m: tokens, n: columns.count, k: hidden, a: states, lda: hidden, b: weight.pointer + columns.lowerBound * hidden,
+                    ldb: hidden, transposeB: true, beta: 1, c: qkv + offset + columns.lowerBound, ldc: packed)
+            }
+        }
+
+        // Per text and head: softmax(Q·Kᵀ / √d) · V, written into the head's columns of `context`; the
+        // heads are dealt out to the parts.
+        let scale = 1 / Float(headSize).squareRoot()
+        Self.split(parts) { part in
+            let scores = workspace.scores[part].pointer
+            var row = 0
+            for text in texts {
+                let length = text.count
+                for head in stride(from: part, to: configuration.headCount, by: parts) {
+                    let query = qkv + row * packed + head * headSize
+                    BLAS.gemm(
+                        m: length, n: length, k: headSize, alpha: scale, a: query, lda: packed,
+                        b: query + hidden, ldb: packed, transposeB: true, c: scores, ldc: length)
+                    Kernels.softmaxRows(scores, rows: length, columns: length)
+                    BLAS.gemm(
+                        m: length, n: headSize, k: length, a: scores, lda: length, b: query + 2 * hidden, ldb: packed,
+                        transposeB: false, c: context + row * hidden + head * headSize, ldc: hidden)
+                }
+                row += length
+            }
+        }
+
+        // Output projection onto the residual (by columns), then bias + LayerNorm back into `states`.
+        Self.split(parts) { part in
+            let columns = Self.share(hidden, part: part, of: parts)
+            guard !columns.isEmpty else { return }
+            for row in 0..<tokens {
+                (residual + row * hidden + columns.lowerBound).update(from: states + row * hidden + columns.lowerBound, count: columns.count)
+            }
+            BLAS.gemm(
+                m: tokens, n: columns.count, k: hidden, a: context, lda: hidden,
+                b: layer.attentionOutput.pointer + columns.lowerBound * hidden, ldb: hidden,
+                transposeB: true, beta: 1, c: residual + columns.lowerBound, ldc: hidden)
+        }
         for row in 0..<tokens {
             Kernels.addBiasLayerNorm(
                 residual + row * hidden, bias: layer.attentionOutputBias.pointer, gamma: layer.attentionNormGamma.pointer,
@@ -203,7 +230,7 @@ final class BertEncoder: Sendable {
 
     /// `states ← LayerNorm(states + W₂ · GELU(W₁ · states))`, in blocks of rows so the wide intermediate
     /// activations stay small (and in cache) however many tokens the group has.
-    private func feedForwardBlock(_ layer: Layer, tokens: Int, workspace: Workspace) {
+    private func feedForwardBlock(_ layer: Layer, tokens: Int, workspace: Workspace, parts: Int) {
         let hidden = configuration.hiddenSize
         let inner = configuration.intermediateSize
         let states = workspace.hidden.pointer
@@ -214,14 +241,27 @@ final class BertEncoder: Sendable {
             let rows = min(Workspace.feedForwardRows, tokens - start)
             let block = states + start * hidden
             let blockResidual = residual + start * hidden
-            BLAS.gemm(
-                m: rows, n: inner, k: hidden, a: block, lda: hidden, b: layer.intermediate.pointer, ldb: hidden,
-                transposeB: true, c: activations, ldc: inner)
-            Kernels.addBiasGELU(activations, bias: layer.intermediateBias.pointer, rows: rows, columns: inner)
-            blockResidual.update(from: block, count: rows * hidden)
-            BLAS.gemm(
-                m: rows, n: hidden, k: inner, a: activations, lda: inner, b: layer.output.pointer, ldb: inner,
-                transposeB: true, beta: 1, c: blockResidual, ldc: hidden)
+            Self.split(parts) { part in
+                let columns = Self.share(inner, part: part, of: parts)
+                guard !columns.isEmpty else { return }
+                BLAS.gemm(
+                    m: rows, n: columns.count, k: hidden, a: block, lda: hidden, b: layer.intermediate.pointer + columns.lowerBound * hidden,
+                    ldb: hidden, transposeB: true, c: activations + columns.lowerBound, ldc: inner)
+                Kernels.addBiasGELU(
+                    activations + columns.lowerBound, bias: layer.intermediateBias.pointer + columns.lowerBound, rows: rows,
+                    columns: columns.count, stride: inner)
+            }
+            Self.split(parts) { part in
+                let columns = Self.share(hidden, part: part, of: parts)
+                guard !columns.isEmpty else { return }
+                for row in 0..<rows {
+                    (blockResidual + row * hidden + columns.lowerBound).update(
+                        from: block + row * hidden + columns.lowerBound, count: columns.count)
+                }
+                BLAS.gemm(
+                    m: rows, n: columns.count, k: inner, a: activations, lda: inner, b: layer.output.pointer + columns.lowerBound * inner,
+                    ldb: inner, transposeB: true, beta: 1, c: blockResidual + columns.lowerBound, ldc: hidden)
+            }
             for row in 0..<rows {
                 Kernels.addBiasLayerNorm(
                     blockResidual + row * hidden, bias: layer.outputBias.pointer, gamma: layer.outputNormGamma.pointer,
@@ -231,6 +271,38 @@ final class BertEncoder: Sendable {
             start += rows
         }
     }
+
+    /// Runs `body` for parts `0..<parts` at once, the calling thread taking one (`concurrentPerform` also
+    /// runs them one after another on the caller when no other thread is free, so a busy machine only
+    /// loses the parallelism). Returns when all are done: the steps of the pass depend on each other.
+    ///
+    /// The parts share the pass's buffers through raw pointers, which are not `Sendable`: this is the one
+    /// place that hands them to other threads. It is safe because the parts write disjoint columns (or
+    /// heads) and `concurrentPerform` returns only after every part has finished.
+    @inline(__always)
+    private static func split(_ parts: Int, _ body: (Int) -> Void) {
+        if parts == 1 {
+            body(0)
+            return
+        }
+        withoutActuallyEscaping(body) { body in
+            let shared = UncheckedSendable(body)
+            DispatchQueue.concurrentPerform(iterations: parts) { shared.value($0) }
+        }
+    }
+
+    /// Part `part`'s columns of `count`, in runs of 16 (whole AVX-512 registers) except the last.
+    static func share(_ count: Int, part: Int, of parts: Int) -> Range<Int> {
+        let size = ((count + parts - 1) / parts + 15) / 16 * 16
+        let lower = min(count, part * size)
+        return lower..<min(count, lower + size)
+    }
+}
+
+/// A value handed to the parts of a split pass (see `BertEncoder.split`).
+private struct UncheckedSendable<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
 }
 
 /// Scratch memory for one forward pass at a time: grown to the largest group seen, then reused, so a
@@ -248,22 +320,25 @@ final class Workspace: @unchecked Sendable {
     let context = ScratchBuffer()
     let residual = ScratchBuffer()
     let intermediate = ScratchBuffer()
-    let scores = ScratchBuffer()
+    /// Attention scores, one buffer per part of a split pass.
+    private(set) var scores: [ScratchBuffer] = [ScratchBuffer()]
 
-    /// Makes every buffer large enough for a group of `tokens` tokens whose longest text has `longest`.
-    func prepare(tokens: Int, longest: Int, configuration: ModelConfiguration) {
+    /// Makes every buffer large enough for a group of `tokens` tokens whose longest text has `longest`,
+    /// computed in `parts` parts.
+    func prepare(tokens: Int, longest: Int, parts: Int = 1, configuration: ModelConfiguration) {
+        while scores.count < parts { scores.append(ScratchBuffer()) }
         let hiddenSize = configuration.hiddenSize
         hidden.reserve(tokens * hiddenSize)
         qkv.reserve(tokens * 3 * hiddenSize)
         context.reserve(tokens * hiddenSize)
         residual.reserve(tokens * hiddenSize)
         intermediate.reserve(min(tokens, Self.feedForwardRows) * configuration.intermediateSize)
-        scores.reserve(longest * longest)
+        for buffer in scores.prefix(parts) { buffer.reserve(longest * longest) }
     }
 
     /// Bytes held, for memory reports.
     var byteCount: Int {
-        [hidden, qkv, context, residual, intermediate, scores].reduce(0) { $0 + $1.capacity * MemoryLayout<Float>.stride }
+        ([hidden, qkv, context, residual, intermediate] + scores).reduce(0) { $0 + $1.capacity * MemoryLayout<Float>.stride }
     }
 }
 

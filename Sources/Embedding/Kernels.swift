@@ -23,9 +23,9 @@ enum Kernels {
     }
 
     /// `row ← GELU(row + bias)` (the exact erf form, BERT's `hidden_act: gelu`) for `rows` rows of
-    /// `columns` values at stride `columns`.
-    static func addBiasGELU(_ matrix: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, rows: Int, columns: Int) {
-        intellidocs_add_bias_gelu(matrix, bias, rows, columns)
+    /// `columns` values, rows `stride` apart (default: `columns`).
+    static func addBiasGELU(_ matrix: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>, rows: Int, columns: Int, stride: Int? = nil) {
+        intellidocs_add_bias_gelu(matrix, bias, rows, columns, stride ?? columns)
     }
 
     /// `output ← LayerNorm(input + bias) · gamma + beta` for one row of `count` values; `input` and

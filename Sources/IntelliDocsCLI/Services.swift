@@ -84,7 +84,7 @@ struct Services: Sendable {
         guard let directory = settings.modelDirectory else { return SearchService(database: database, keywordIndex: keywordIndex) }
         let embedder: SentenceEmbedder
         do {
-            embedder = try SentenceEmbedder(modelDirectory: directory, threads: 1)
+            embedder = try SentenceEmbedder(modelDirectory: directory)
         } catch {
             throw CLIError("\(error.description) (INTELLIDOCS_MODEL_DIR)")
         }

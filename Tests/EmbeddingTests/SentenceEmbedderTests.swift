@@ -44,6 +44,25 @@ import Testing
         }
     }
 
+    /// A small batch runs as one pass split over the threads (by output columns and heads); uneven splits
+    /// (3 and 5 parts of 384 columns and 12 heads) must give the vectors of an unsplit pass.
+    @Test(arguments: [2, 3, 5])
+    func aPassSplitOverThreadsGivesTheSameVectors(threads: Int) throws {
+        let directory = try #require(ModelFixture.modelDirectory)
+        let texts = [
+            "0-dimensional biomaterials show inductive properties.", "short", "",
+            "A deficiency of vitamin B12 increases blood levels of homocysteine.",
+            "The quick brown fox jumps over the lazy dog while the cat sleeps on the mat in the sun.",
+        ]
+        let unsplit = try SentenceEmbedder(modelDirectory: directory, threads: 1).embed(texts)
+        let split = try SentenceEmbedder(modelDirectory: directory, threads: threads).embed(texts)
+        #expect(split.count == texts.count)
+        for index in texts.indices {
+            let largest = zip(split[index], unsplit[index]).map { abs($0 - $1) }.max() ?? 1
+            #expect(largest < 1e-5, "text \(index), \(threads) parts: max |Δ| \(largest)")
+        }
+    }
+
     @Test func concurrentCallsAreSafe() throws {
         let embedder = try ModelFixture.requireEmbedder()
         let texts = ["alpha beta gamma", "the quick brown fox jumps over the lazy dog", "vectors and matrices"]

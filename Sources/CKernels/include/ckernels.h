@@ -6,8 +6,9 @@
 /// loads (`target_clones`). Swift compiles for baseline x86-64 only (SSE, 4 floats at a time).
 /// The Embedding module's `Kernels` is the only caller.
 
-/// `matrix[r][c] = GELU(matrix[r][c] + bias[c])`, exact (erf) form, for `rows` rows of `columns` at stride `columns`.
-void intellidocs_add_bias_gelu(float *matrix, const float *bias, long rows, long columns);
+/// `matrix[r][c] = GELU(matrix[r][c] + bias[c])`, exact (erf) form, for `rows` rows of `columns` values,
+/// rows `stride` floats apart.
+void intellidocs_add_bias_gelu(float *matrix, const float *bias, long rows, long columns, long stride);
 
 /// `output = LayerNorm(input + bias) * gamma + beta` for one row of `count` values (`bias` may be NULL;
 /// `input` and `output` may be the same row). Two-pass mean and variance, as PyTorch.

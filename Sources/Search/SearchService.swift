@@ -146,9 +146,10 @@ public struct SearchService: Sendable {
         if hits.isEmpty { return details }
         let rows = try await database.client.execute(
             DetailsStatement(documents: hits.map(\.documentID), chunks: hits.map { Int32($0.chunkIndex) }, orgID: orgID), logger: database.logger)
+        let stems = Snippets.stems(lexemes)
         for try await (document, chunk, page, external, title, text) in rows {
             details.documents[document] = (external, title)
-            details.chunks[ChunkKey(documentID: document, chunkIndex: Int(chunk))] = (Int(page), Snippets.highlight(text, lexemes: lexemes))
+            details.chunks[ChunkKey(documentID: document, chunkIndex: Int(chunk))] = (Int(page), Snippets.highlight(text, stems: stems))
         }
         return details
     }

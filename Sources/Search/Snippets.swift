@@ -21,75 +21,75 @@ public enum Snippets {
     }
 
     public static func highlight(_ text: String, lexemes: [String], maxWords: Int = 25, fragments: Int = 2) -> String {
-        let stems = Array(Set(lexemes.map { Array($0.lowercased().utf8) })).filter { !$0.isEmpty }
-        let bytes = Array(text.utf8)
-        let words = Self.words(in: bytes, stems: stems)
-        if words.isEmpty { return escape(String(text.prefix(240))) }
-        var windows: [Range<Int>] = []
-        var taken = [Bool](repeating: false, count: words.count)
-        for _ in 0..<max(1, fragments) {
-            guard let best = bestWindow(words, lexemes: stems.count, size: maxWords, excluding: taken) else { break }
-            if !windows.isEmpty && !words[best].contains(where: { $0.lexeme >= 0 }) { break }
-            windows.append(best)
-            for index in best { taken[index] = true }
+        highlight(text, stems: stems(lexemes), maxWords: maxWords, fragments: fragments)
+    }
+
+    /// The lexemes as the matching compares them (lower-cased UTF-8, no duplicates): made once per search
+    /// for all the chunks it shows.
+    public static func stems(_ lexemes: [String]) -> [[UInt8]] {
+        Array(Set(lexemes.map { Array($0.lowercased().utf8) })).filter { !$0.isEmpty }
+    }
+
+    /// `highlight(_:lexemes:maxWords:fragments:)` with the lexemes prepared by `stems(_:)`.
+    public static func highlight(_ text: String, stems: [[UInt8]], maxWords: Int = 25, fragments: Int = 2) -> String {
+        var text = text
+        return text.withUTF8 { bytes in
+            let words = Self.words(in: bytes, stems: stems)
+            if words.isEmpty { return escape(String(String(decoding: bytes, as: UTF8.self).prefix(240))) }
+            var windows: [Range<Int>] = []
+            var taken = [Bool](repeating: false, count: words.count)
+            for _ in 0..<max(1, fragments) {
+                guard let best = bestWindow(words, lexemes: stems.count, size: maxWords, excluding: taken) else { break }
+                if !windows.isEmpty && !words[best].contains(where: { $0.lexeme >= 0 }) { break }
+                windows.append(best)
+                for index in best { taken[index] = true }
+            }
+            windows.sort { $0.lowerBound < $1.lowerBound }
+            return windows.map { render(bytes, words: words, window: $0) }.joined(separator: " … ")
         }
-        windows.sort { $0.lowerBound < $1.lowerBound }
-        return windows.map { render(bytes, words: words, window: $0) }.joined(separator: " … ")
     }
 
     /// Words — runs of letters and digits, with an apostrophe between letters kept inside ("don't") — and
     /// their matches. Works on UTF-8 bytes: ASCII is classified directly, other scalars by their Unicode
-    /// properties (this runs for every shown chunk of every search).
-    static func words(in bytes: [UInt8], stems: [[UInt8]]) -> [Word] {
+    /// properties (this runs for every shown chunk of every search, so a word is matched in place,
+    /// without copying it).
+    static func words(in bytes: UnsafeBufferPointer<UInt8>, stems: [[UInt8]]) -> [Word] {
         var words: [Word] = []
         words.reserveCapacity(bytes.count / 5)
-        var lowered: [UInt8] = []
         var start = -1
         var index = 0
-        func close(at end: Int) {
-            guard start >= 0 else { return }
-            lowered.removeAll(keepingCapacity: true)
-            for byte in bytes[start..<end] { lowered.append(byte >= 65 && byte <= 90 ? byte + 32 : byte) }
-            var match = -1
-            for (position, stem) in stems.enumerated() where matches(lowered, stem: stem) {
-                match = position
-                break
-            }
-            words.append(Word(start: start, end: end, lexeme: match))
-            start = -1
-        }
         while index < bytes.count {
-            let (scalar, length) = decode(bytes, at: index)
-            let isWordCharacter: Bool
-            if scalar < 128 {
-                let byte = UInt8(scalar)
-                isWordCharacter = (byte >= 48 && byte <= 57) || (byte >= 65 && byte <= 90) || (byte >= 97 && byte <= 122)
-            } else if let unicode = Unicode.Scalar(scalar) {
-                isWordCharacter = unicode.properties.isAlphabetic || unicode.properties.numericType != nil
+            let lead = bytes[index]
+            let scalar: UInt32, length: Int, isWordCharacter: Bool
+            if lead < 0x80 {
+                (scalar, length) = (UInt32(lead), 1)
+                isWordCharacter = lead &- 48 < 10 || (lead | 0x20) &- 97 < 26
             } else {
-                isWordCharacter = false
+                (scalar, length) = decode(bytes, at: index)
+                isWordCharacter = Unicode.Scalar(scalar).map { $0.properties.isAlphabetic || $0.properties.numericType != nil } ?? false
             }
             if isWordCharacter {
                 if start < 0 { start = index }
             } else if start >= 0 && (scalar == 0x27 || scalar == 0x2019) && index + length < bytes.count && isLetter(bytes, at: index + length) {
                 // An apostrophe inside a word.
-            } else {
-                close(at: index)
+            } else if start >= 0 {
+                words.append(Word(start: start, end: index, lexeme: lexeme(bytes, start..<index, stems: stems)))
+                start = -1
             }
             index += length
         }
-        close(at: bytes.count)
+        if start >= 0 { words.append(Word(start: start, end: bytes.count, lexeme: lexeme(bytes, start..<bytes.count, stems: stems))) }
         return words
     }
 
-    static func isLetter(_ bytes: [UInt8], at index: Int) -> Bool {
+    static func isLetter(_ bytes: UnsafeBufferPointer<UInt8>, at index: Int) -> Bool {
         let (scalar, _) = decode(bytes, at: index)
         if scalar < 128 { return (scalar >= 65 && scalar <= 90) || (scalar >= 97 && scalar <= 122) }
         return Unicode.Scalar(scalar)?.properties.isAlphabetic ?? false
     }
 
     /// The scalar at `index` and its length in bytes (a malformed byte counts as one unknown scalar).
-    static func decode(_ bytes: [UInt8], at index: Int) -> (UInt32, Int) {
+    static func decode(_ bytes: UnsafeBufferPointer<UInt8>, at index: Int) -> (UInt32, Int) {
         let lead = bytes[index]
         if lead < 0x80 { return (UInt32(lead), 1) }
         let length = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1
@@ -99,14 +99,33 @@ public enum Snippets {
         return (value, length)
     }
 
-    /// The word is the stem, or the stem plus at most four bytes, or the stem with its final `i` a `y` there.
-    static func matches(_ word: [UInt8], stem: [UInt8]) -> Bool {
-        if word == stem { return true }
-        guard stem.count >= 3, word.count >= stem.count, word.count - stem.count <= 4 else { return false }
-        let base = stem.last == UInt8(ascii: "i") ? stem.count - 1 : stem.count
-        for position in 0..<base where word[position] != stem[position] { return false }
-        if base == stem.count { return true }
-        return word[base] == UInt8(ascii: "i") || word[base] == UInt8(ascii: "y")
+    /// The index of the first stem the word `bytes[range]` matches, or -1.
+    @inline(__always)
+    static func lexeme(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, stems: [[UInt8]]) -> Int {
+        for (position, stem) in stems.enumerated() where matches(bytes, range, stem: stem) { return position }
+        return -1
+    }
+
+    /// The word (compared lower-cased, ASCII letters only) is the stem, or the stem plus at most four
+    /// bytes, or the stem with its final `i` a `y` there.
+    static func matches(_ bytes: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, stem: [UInt8]) -> Bool {
+        @inline(__always) func lower(_ byte: UInt8) -> UInt8 { byte &- 65 < 26 ? byte | 0x20 : byte }
+        let length = range.count, size = stem.count
+        guard length >= size, lower(bytes[range.lowerBound]) == stem[0] else { return false }
+        if length == size {
+            var equal = true
+            for position in 1..<size where lower(bytes[range.lowerBound + position]) != stem[position] {
+                equal = false
+                break
+            }
+            if equal { return true }
+        }
+        guard size >= 3, length - size <= 4 else { return false }
+        let base = stem[size - 1] == UInt8(ascii: "i") ? size - 1 : size
+        for position in 1..<base where lower(bytes[range.lowerBound + position]) != stem[position] { return false }
+        if base == size { return true }
+        let next = lower(bytes[range.lowerBound + base])
+        return next == UInt8(ascii: "i") || next == UInt8(ascii: "y")
     }
 
     /// The window of `size` words, none taken, with the most distinct lexemes, then the most matches, then
@@ -141,17 +160,17 @@ public enum Snippets {
 
     /// The window's text: from the start of the text when it holds the first word, through the punctuation
     /// that follows its last word.
-    static func render(_ bytes: [UInt8], words all: [Word], window: Range<Int>) -> String {
+    static func render(_ bytes: UnsafeBufferPointer<UInt8>, words all: [Word], window: Range<Int>) -> String {
         guard !window.isEmpty else { return "" }
         var out: [UInt8] = []
         out.reserveCapacity(512)
         func escaped(_ range: Range<Int>) {
             for byte in bytes[range] {
                 switch byte {
-                case UInt8(ascii: "&"): out += Array("&amp;".utf8)
-                case UInt8(ascii: "<"): out += Array("&lt;".utf8)
-                case UInt8(ascii: ">"): out += Array("&gt;".utf8)
-                case UInt8(ascii: "\""): out += Array("&quot;".utf8)
+                case UInt8(ascii: "&"): out.append(contentsOf: "&amp;".utf8)
+                case UInt8(ascii: "<"): out.append(contentsOf: "&lt;".utf8)
+                case UInt8(ascii: ">"): out.append(contentsOf: "&gt;".utf8)
+                case UInt8(ascii: "\""): out.append(contentsOf: "&quot;".utf8)
                 default: out.append(byte)
                 }
             }
@@ -159,9 +178,9 @@ public enum Snippets {
         var cursor = window.lowerBound == 0 ? 0 : all[window.lowerBound].start
         for word in all[window] {
             escaped(cursor..<word.start)
-            if word.lexeme >= 0 { out += Array("<mark>".utf8) }
+            if word.lexeme >= 0 { out.append(contentsOf: "<mark>".utf8) }
             escaped(word.start..<word.end)
-            if word.lexeme >= 0 { out += Array("</mark>".utf8) }
+            if word.lexeme >= 0 { out.append(contentsOf: "</mark>".utf8) }
             cursor = word.end
         }
         var end = window.upperBound < all.count ? all[window.upperBound].start : bytes.count

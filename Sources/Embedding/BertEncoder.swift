@@ -90,7 +90,7 @@ final class BertEncoder: Sendable {
     /// `i`'s unit vector to `output + i · hiddenSize`. Uses only `workspace` for scratch memory, so
     /// concurrent calls with different workspaces are safe.
     ///
-    /// `parts` > 1 splits every matrix product of the pass by output columns (and attention by heads) over
+    /// `parts` > 1 splits every matrix product of the pass by output columns (attention and Q, K, V by heads) over
     /// that many threads, the caller's included: each thread multiplies by its share of each weight
     /// matrix, so the weights are read and packed once per pass, not once per thread. For small batches
     /// (search queries), where that packing is a third of the product's time; large batches are better
@@ -166,11 +166,14 @@ final class BertEncoder: Sendable {
         let context = workspace.context.pointer
         let residual = workspace.residual.pointer
 
-        // Q, K and V side by side in one [tokens × 3·hidden] matrix, prefilled with their biases; each part
-        // computes its share of the columns of all three.
+        // Each part takes a run of heads: their columns of Q, K and V (side by side in one [tokens × 3·hidden]
+        // matrix, prefilled with the biases), then per text and head softmax(Q·Kᵀ / √d) · V into the heads'
+        // columns of `context`. A head needs only its own columns, so the two steps need no join between them.
+        let scale = 1 / Float(headSize).squareRoot()
         Self.split(parts) { part in
-            let columns = Self.share(hidden, part: part, of: parts)
-            guard !columns.isEmpty else { return }
+            let heads = Self.evenShare(configuration.headCount, part: part, of: parts)
+            guard !heads.isEmpty else { return }
+            let columns = (heads.lowerBound * headSize)..<(heads.upperBound * headSize)
             layer.qkvBias.withUnsafeBufferPointer { bias in
                 for row in 0..<tokens {
                     for offset in [0, hidden, 2 * hidden] {
@@ -184,17 +187,11 @@ final class BertEncoder: Sendable {
                     m: tokens, n: columns.count, k: hidden, a: states, lda: hidden, b: weight.pointer + columns.lowerBound * hidden,
                     ldb: hidden, transposeB: true, beta: 1, c: qkv + offset + columns.lowerBound, ldc: packed)
             }
-        }
-
-        // Per text and head: softmax(Q·Kᵀ / √d) · V, written into the head's columns of `context`; the
-        // heads are dealt out to the parts.
-        let scale = 1 / Float(headSize).squareRoot()
-        Self.split(parts) { part in
             let scores = workspace.scores[part].pointer
             var row = 0
             for text in texts {
                 let length = text.count
-                for head in stride(from: part, to: configuration.headCount, by: parts) {
+                for head in heads {
                     let query = qkv + row * packed + head * headSize
                     BLAS.gemm(
                         m: length, n: length, k: headSize, alpha: scale, a: query, lda: packed,
@@ -289,6 +286,11 @@ final class BertEncoder: Sendable {
             let shared = UncheckedSendable(body)
             DispatchQueue.concurrentPerform(iterations: parts) { shared.value($0) }
         }
+    }
+
+    /// Part `part`'s share of `count` items (heads), as even as it gets.
+    static func evenShare(_ count: Int, part: Int, of parts: Int) -> Range<Int> {
+        (part * count / parts)..<((part + 1) * count / parts)
     }
 
     /// Part `part`'s columns of `count`, in runs of 16 (whole AVX-512 registers) except the last.

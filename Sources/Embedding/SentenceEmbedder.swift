@@ -8,8 +8,9 @@ import Foundation
 /// Speed comes from three choices. Texts are sorted by length and grouped, and each group is packed
 /// without padding. The groups are spread over `threads` lanes that each run a whole forward pass with
 /// single-threaded OpenBLAS, so both cores stay busy through the element-wise work and the many small
-/// attention products too, not only inside large matrix products. Scratch memory is kept per lane and
-/// reused across calls.
+/// attention products too, not only inside large matrix products. A small batch (up to
+/// `splitPassTokens` tokens, such as a few search queries) is one pass instead, each of its steps split
+/// over the threads. Scratch memory is kept per lane and reused across calls.
 ///
 /// Thread-safe: concurrent `embed` calls each take their own scratch memory from a pool. `embed` blocks
 /// while it computes (its lanes run on Dispatch's threads); from async code call it from a thread that
@@ -21,7 +22,7 @@ public final class SentenceEmbedder: Sendable {
     public let dimension: Int
     public let tokenizer: WordPieceTokenizer
     public let configuration: ModelConfiguration
-    /// Lanes a call runs on at once (the `threads` given to `init`).
+    /// Lanes a call runs on at once, or parts of a split pass (the `threads` given to `init`).
     public let threads: Int
 
     private let encoder: BertEncoder

@@ -16,7 +16,7 @@ import Synchronization
 ///   against two one-core passes at once: p99 59–66 ms instead of 67–69 at about 5% fewer queries per
 ///   second; one client at a time, p50 6.3 ms instead of 8.8; 200k chunks, p99 67 instead of 78.
 /// - **Scanning**: one pass over an organisation's matrix serves every waiting query of that organisation
-///   (one `sgemm`); the scan is bound by memory bandwidth, so a batch costs little more than one query.
+///   (`VectorScoring`'s batched products), so a batch costs little more than one query.
 ///   An embedding pass hands its whole batch to the scan queue at once, so queries embedded together are
 ///   scanned together: handed over one by one, the first started a scan alone and the rest waited for
 ///   the next, two matrix passes per batch.

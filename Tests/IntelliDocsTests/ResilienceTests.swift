@@ -161,13 +161,15 @@ struct ResilienceTests {
                 try await Task.sleep(for: .milliseconds(300))
                 try Self.stack("rabbit-restart")
             }()
+            // Retried for as long as the restart may take on a loaded machine (the stack allows it 180 s per wait).
             var documentIDs: [UUID] = []
-            for attempt in 1...30 {
+            let deadline = ContinuousClock.now + .seconds(300)
+            while true {
                 do {
                     documentIDs = try await env.importFiles([corpus], into: org).documentIDs
                     break
                 } catch {
-                    if attempt == 30 { throw error }
+                    if ContinuousClock.now > deadline { throw error }
                     try await Task.sleep(for: .seconds(1))
                 }
             }

@@ -204,18 +204,18 @@ public struct DocumentRepository: Sendable {
         return records
     }
 
-    /// Counts by status over the given documents (used by `import --wait`).
-    public func statusCounts(_ ids: [UUID], orgID: UUID) async throws -> [DocumentStatus: Int] {
+    /// The status of each of `ids` that is finished (`succeeded` or `failed`); used by `import --wait`.
+    public func finishedStatuses(_ ids: [UUID], orgID: UUID) async throws -> [UUID: DocumentStatus] {
         let rows = try await database.client.query(
             """
-            SELECT status, count(*) FROM documents WHERE org_id IS NOT DISTINCT FROM \(orgID) AND id = ANY(\(ids)::uuid[])
-            GROUP BY status
+            SELECT id, status FROM documents
+            WHERE org_id IS NOT DISTINCT FROM \(orgID) AND id = ANY(\(ids)::uuid[]) AND status IN ('succeeded', 'failed')
             """, logger: database.logger)
-        var counts: [DocumentStatus: Int] = [:]
-        for try await (status, count) in rows.decode((String, Int).self) {
-            if let status = DocumentStatus(rawValue: status) { counts[status] = count }
+        var statuses: [UUID: DocumentStatus] = [:]
+        for try await (id, status) in rows.decode((UUID, String).self) {
+            if let status = DocumentStatus(rawValue: status) { statuses[id] = status }
         }
-        return counts
+        return statuses
     }
 
     /// Failed documents among `ids`, with the stage and reason (for `import --report`).

@@ -102,6 +102,8 @@ struct BackboneTests {
                 let state = try await env.wait(for: imported.documentIDs, orgID: org.id, seconds: 60)
                 #expect(state.succeeded == 5)
                 #expect(state.failed == 1)
+                // Progress per stage: the failed document got through ingest only.
+                #expect(state.stages == ["ingest": 6, "chunk": 5, "index": 5])
 
                 // The transient fault was retried twice (through the 1 s and 2 s retry queues), then succeeded.
                 let attempts = try await env.count(

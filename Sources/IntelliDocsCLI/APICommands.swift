@@ -42,7 +42,7 @@ struct APIServerCommand: AsyncParsableCommand {
                     configuration,
                     APIDependencies(
                         database: services.database, pipeline: services.pipelineDefinition, plans: plans, logger: logger, metrics: registry,
-                        blobs: try services.blobStore(), publisher: JobPublisher(broker: broker), search: try await services.searchService(inMemoryKeywords: true)))
+                        blobs: try services.blobStore(), publisher: JobPublisher(broker: broker), search: try await services.searchService(longRunning: true)))
                 logger.info("serving the API", metadata: ["address": "\(host):\(port)"])
                 let group = ServiceGroup(
                     configuration: ServiceGroupConfiguration(

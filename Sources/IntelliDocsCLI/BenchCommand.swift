@@ -117,7 +117,7 @@ struct Bench: AsyncParsableCommand {
             guard !texts.isEmpty else { throw CLIError("\(queries) holds no queries") }
             try await Services.with(options, label: "intellidocs.bench") { services in
                 let organization = try await services.organization(org)
-                let service = try await services.searchService(inMemoryKeywords: true)
+                let service = try await services.searchService(longRunning: true)
                 try await service.warmUp(orgID: organization.id)
                 let mode = mode ?? (service.hasSemanticLeg ? .hybrid : .keyword)
                 let limit = limit

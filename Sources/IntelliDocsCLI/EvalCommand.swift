@@ -20,7 +20,7 @@ struct Eval: AsyncParsableCommand {
         let judged = allQueries.filter { judgements[$0.id] != nil }
         try await Services.with(options) { services in
             let organization = try await services.organization(org)
-            let service = try await services.searchService(inMemoryKeywords: true)
+            let service = try await services.searchService(longRunning: true)
             try await service.warmUp(orgID: organization.id)
             let mode = mode ?? (service.hasSemanticLeg ? .hybrid : .keyword)
             let progress = ProgressLine()

@@ -78,9 +78,13 @@ struct Services: Sendable {
     }
 
     /// The search service, with the semantic leg when the embedding model is configured.
-    /// `inMemoryKeywords`: keep BM25 postings in memory (long-running searchers; a one-shot search asks SQL).
-    func searchService(inMemoryKeywords: Bool = false) async throws -> SearchService {
-        let keywordIndex = inMemoryKeywords ? KeywordIndex(database: database) : nil
+    ///
+    /// `longRunning`: a searcher that answers many searches (the API, benchmarks, evaluation) keeps BM25
+    /// postings in memory and builds an HNSW graph for organisations above the ANN threshold. A one-shot
+    /// search asks SQL for keywords and scans the vectors exactly: a graph would be thrown away at exit,
+    /// and its background build crashed inside OpenBLAS when the process exited under it.
+    func searchService(longRunning: Bool = false) async throws -> SearchService {
+        let keywordIndex = longRunning ? KeywordIndex(database: database) : nil
         guard let directory = settings.modelDirectory else { return SearchService(database: database, keywordIndex: keywordIndex) }
         let embedder: SentenceEmbedder
         do {
@@ -90,7 +94,7 @@ struct Services: Sendable {
         }
         let index = VectorIndex(
             database: database, dimension: embedder.dimension, model: SentenceEmbedder.modelName,
-            approximate: ApproximateSearchOptions(threshold: settings.annThreshold))
+            approximate: ApproximateSearchOptions(threshold: longRunning ? settings.annThreshold : .max))
         return SearchService(database: database, semantic: SemanticLeg(embedder: embedder, index: index, database: database), keywordIndex: keywordIndex)
     }
 

@@ -128,6 +128,15 @@ struct ApproximateSearchTests {
             let ids = try await env.importAndProcess([folder], into: acme)
             var environment = ProcessInfo.processInfo.environment
             environment["INTELLIDOCS_ANN_THRESHOLD"] = "2"
+
+            // A one-shot `intellidocs search` above the threshold scans exactly and exits cleanly: it builds
+            // no graph (a build still running at exit crashed the process inside OpenBLAS).
+            var cli = env.childEnvironment
+            cli["INTELLIDOCS_ANN_THRESHOLD"] = "2"
+            let oneShot = try CLITests.run(["search", "a bird that cannot fly and lays huge eggs", "--org", "acme", "--mode", "semantic", "--json"], environment: cli)
+            #expect(oneShot.status == 0, "\(oneShot.stderr)")
+            let found = try CLITests.json(oneShot.stdout)["results"] as? [[String: Any]] ?? []
+            #expect(found.count == ids.count)
             let settings = try Settings.load(environment: environment)
             let embedder = try sharedModel.embedder()
             var options = ApproximateSearchOptions(threshold: settings.annThreshold)

@@ -71,19 +71,28 @@ public struct SearchService: Sendable {
             ranked = fuse([try await lexical, vector])
         }
 
-        // Group by document: the best chunk represents it, the next ones become passages.
+        // Group by document: the best chunk represents it, the next ones become passages. Only the
+        // documents up to this page, and one more to know whether a next page exists, are kept.
         var order: [UUID] = []
-        var byDocument: [UUID: [ChunkHit]] = [:]
+        var slots: [UUID: Int] = [:]
+        var grouped: [[ChunkHit]] = []
         for hit in ranked {
-            if byDocument[hit.documentID] == nil { order.append(hit.documentID) }
-            byDocument[hit.documentID, default: []].append(hit)
+            if let slot = slots[hit.documentID] {
+                if grouped[slot].count <= passagesPerResult { grouped[slot].append(hit) }
+            } else if order.count <= wanted {
+                slots[hit.documentID] = order.count
+                order.append(hit.documentID)
+                grouped.append([hit])
+            }
         }
         let page = Array(order.dropFirst(offset).prefix(request.limit))
         let nextCursor = order.count > wanted ? Self.cursor(offset: wanted) : nil
-        let shown = page.flatMap { (byDocument[$0] ?? []).prefix(1 + passagesPerResult) }
+        let byDocument = { (id: UUID) in slots[id].map { grouped[$0] } ?? [] }
+        let shown = page.flatMap { byDocument($0) }
         let details = try await loadDetails(shown, lexemes: context.lexemes, orgID: orgID)
         let results: [SearchResult] = page.compactMap { id in
-            guard let hits = byDocument[id], let best = hits.first, let document = details.documents[id],
+            let hits = byDocument(id)
+            guard let best = hits.first, let document = details.documents[id],
                 let bestChunk = details.chunks[ChunkKey(best)]
             else { return nil }
             let passages = hits.dropFirst().prefix(passagesPerResult).compactMap { hit -> Passage? in
@@ -106,19 +115,32 @@ public struct SearchService: Sendable {
         return try await semantic.retrieve(query, orgID: orgID, filters: filters, limit: limit, context: context)
     }
 
-    /// Reciprocal rank fusion over chunk rankings.
+    /// Reciprocal rank fusion over chunk rankings. Ties (common: the same rank in one leg only) are
+    /// broken by document id and chunk index, so equal inputs always give the same order.
     func fuse(_ rankings: [[ChunkHit]]) -> [ChunkHit] {
-        var scores: [ChunkKey: Double] = [:]
-        var hits: [ChunkKey: ChunkHit] = [:]
+        let total = rankings.reduce(0) { $0 + $1.count }
+        var position: [ChunkKey: Int] = [:]
+        var keys: [ChunkKey] = []
+        var scores: [Double] = []
+        position.reserveCapacity(total)
+        keys.reserveCapacity(total)
+        scores.reserveCapacity(total)
         for ranking in rankings {
             for (rank, hit) in ranking.enumerated() {
                 let key = ChunkKey(hit)
-                scores[key, default: 0] += 1 / (rrfK + Double(rank + 1))
-                hits[key] = hit
+                let share = 1 / (rrfK + Double(rank + 1))
+                if let at = position[key] {
+                    scores[at] += share
+                } else {
+                    position[key] = keys.count
+                    keys.append(key)
+                    scores.append(share)
+                }
             }
         }
-        return scores.sorted { $0.value != $1.value ? $0.value > $1.value : ($0.key.documentID, $0.key.chunkIndex) < ($1.key.documentID, $1.key.chunkIndex) }
-            .map { ChunkHit(documentID: $0.key.documentID, chunkIndex: $0.key.chunkIndex, score: $0.value) }
+        return keys.indices
+            .sorted { scores[$0] != scores[$1] ? scores[$0] > scores[$1] : (keys[$0].documentID, keys[$0].chunkIndex) < (keys[$1].documentID, keys[$1].chunkIndex) }
+            .map { ChunkHit(documentID: keys[$0].documentID, chunkIndex: keys[$0].chunkIndex, score: scores[$0]) }
     }
 
     struct ChunkKey: Hashable {

@@ -83,9 +83,13 @@ struct HNSWGraph: Sendable {
     /// against the graph as it was before the batch, in parallel, each also compared directly with the
     /// nodes before it in the batch (rows of one document arrive together and are each other's nearest
     /// neighbours); then they are linked.
-    mutating func insert(upTo newCount: Int, matrix: UnsafeBufferPointer<Float>, lanes: Int) {
+    ///
+    /// `shouldStop` is asked before each batch after the first row: when it says yes, the graph keeps the
+    /// rows placed so far (`count` says how many), whole and searchable, and the call returns false.
+    @discardableResult
+    mutating func insert(upTo newCount: Int, matrix: UnsafeBufferPointer<Float>, lanes: Int, shouldStop: () -> Bool = { false }) -> Bool {
         precondition(newCount >= count && matrix.count >= newCount * dimension)
-        guard newCount > count, let vectors = matrix.baseAddress else { return }
+        guard newCount > count, let vectors = matrix.baseAddress else { return true }
         let first = count
         // Every slot the new rows need, allocated before any search so the pointers below stay valid.
         levels.reserveCapacity(newCount)
@@ -115,7 +119,7 @@ struct HNSWGraph: Sendable {
                             top = Int(levelBuffer[0])
                             done = 1
                         }
-                        while done < newCount {
+                        while done < newCount && !shouldStop() {
                             let batch = done..<min(newCount, done + max(1, min(512, done / 64)))
                             // Place: each new node's neighbours per level, against the graph before the batch.
                             let plans = PlanTable(count: batch.count)
@@ -172,9 +176,17 @@ struct HNSWGraph: Sendable {
                 }
             }
         }
-        count = newCount
+        if done < newCount {
+            // Stopped: drop the slots of the rows not placed (no placed node links to them).
+            if let firstUpper = upperStart[done...].first(where: { $0 >= 0 }) { upper.removeSubrange(Int(firstUpper)...) }
+            levels.removeSubrange(done...)
+            upperStart.removeSubrange(done...)
+            base.removeSubrange((done * baseStride)...)
+        }
+        count = done
         entryPoint = entry
         topLevel = top
+        return done == newCount
     }
 
     /// Runs `body` on `lanes` threads (or on this one), returning when all are done.

@@ -9,10 +9,13 @@ public protocol SemanticRetrieving: Sendable {
     func retrieve(_ query: String, orgID: UUID, filters: SearchFilters, limit: Int, context: QueryContext?) async throws -> [ChunkHit]
     /// Loads what the leg keeps in memory for the organisation (and waits for a graph being built).
     func warmUp(orgID: UUID) async throws
+    /// Ends background work (graph builds) before the process exits; searches still work after it.
+    func shutDown() async
 }
 
 extension SemanticRetrieving {
     public func warmUp(orgID: UUID) async throws {}
+    public func shutDown() async {}
 }
 
 /// Search over one organisation's processed documents: BM25 keywords, vectors, or both fused with
@@ -36,6 +39,12 @@ public struct SearchService: Sendable {
     public func warmUp(orgID: UUID) async throws {
         try await keyword.index?.warm(orgID)
         try await semantic?.warmUp(orgID: orgID)
+    }
+
+    /// Ends background work before the process exits: the vector index's graph builds stop at their next
+    /// batch. Long-running searchers call it on shutdown.
+    public func shutDown() async {
+        await semantic?.shutDown()
     }
 
     /// `keywordIndex`: BM25 from memory for long-running searchers (the API, benchmarks, evaluation); a

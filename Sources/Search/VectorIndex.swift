@@ -90,6 +90,8 @@ public final class VectorIndex: Sendable {
     private let lineages = Atomic<Int>(0)
     /// Graph builds under way, one per organisation at most.
     private let builds = Mutex<[UUID: Task<Void, Never>]>([:])
+    /// Set by `stopGraphBuilds`: builds end at their next batch and no new one starts.
+    private let stopping = Atomic<Bool>(false)
 
     public init(
         database: Database, dimension: Int, model: String, maxVectorsPerOrganization: Int = 5_000_000,
@@ -291,7 +293,7 @@ public final class VectorIndex: Sendable {
     /// it; the build under way, if any, otherwise.
     @discardableResult
     private func scheduleGraph(_ orgID: UUID, for snapshot: Snapshot) -> Task<Void, Never>? {
-        guard needsGraph(snapshot) else { return nil }
+        guard needsGraph(snapshot), !stopping.load(ordering: .relaxed) else { return nil }
         return builds.withLock { running in
             if let task = running[orgID] { return task }
             let task = Task.detached(priority: .utility) { [self] in
@@ -303,6 +305,14 @@ public final class VectorIndex: Sendable {
             running[orgID] = task
             return task
         }
+    }
+
+    /// Ends the graph builds under way at their next batch (a batch is at most 512 rows, well under a
+    /// second), waits for them, and starts no more; searches go on, scanning exactly what has no graph.
+    /// A process calls it before it exits: a build still running then crashed it inside OpenBLAS.
+    public func stopGraphBuilds() async {
+        stopping.store(true, ordering: .relaxed)
+        for task in builds.withLock({ Array($0.values) }) { await task.value }
     }
 
     /// Inserts the snapshot's rows that its graph lacks (all of them when it has none) into a copy of the
@@ -317,9 +327,11 @@ public final class VectorIndex: Sendable {
             DispatchQueue.global(qos: .utility).async {
                 var graph = previous?.graph ?? HNSWGraph(dimension: dimension, parameters: options.graphParameters)
                 let from = graph.count, rows = snapshot.keys.count
-                snapshot.matrix.withUnsafeBufferPointer { graph.insert(upTo: rows, matrix: $0, lanes: options.buildThreads) }
+                snapshot.matrix.withUnsafeBufferPointer {
+                    graph.insert(upTo: rows, matrix: $0, lanes: options.buildThreads) { self.stopping.load(ordering: .relaxed) }
+                }
                 var rowsByDocument = previous?.rowsByDocument ?? [:]
-                for row in from..<rows { rowsByDocument[snapshot.keys[row].documentID, default: []].append(Int32(row)) }
+                for row in from..<graph.count { rowsByDocument[snapshot.keys[row].documentID, default: []].append(Int32(row)) }
                 continuation.resume(returning: ApproximateIndex(graph: graph, rowsByDocument: rowsByDocument))
             }
         }
@@ -452,6 +464,10 @@ public struct SemanticLeg: SemanticRetrieving {
 
     public func warmUp(orgID: UUID) async throws {
         try await index.warm(orgID)
+    }
+
+    public func shutDown() async {
+        await index.stopGraphBuilds()
     }
 
 }

@@ -87,6 +87,42 @@ struct ApproximateSearchTests {
         }
     }
 
+    /// A build told to stop keeps a whole, searchable graph of the rows it placed, and carrying on from
+    /// there gives the graph an uninterrupted build gives.
+    @Test func aStoppedBuildKeepsAWholeGraph() {
+        let rows = 3_000
+        let matrix = Self.clusteredVectors(count: rows + 20, clusters: 50, spread: 0.5, seed: 13)
+        var full = HNSWGraph(dimension: Self.dimension), stopped = HNSWGraph(dimension: Self.dimension)
+        var asked = 0
+        let (finished, partial) = matrix.withUnsafeBufferPointer { pointer in
+            full.insert(upTo: rows, matrix: pointer, lanes: 2)
+            let finished = stopped.insert(upTo: rows, matrix: pointer, lanes: 2) {
+                asked += 1
+                return asked > 40
+            }
+            return (finished, stopped)
+        }
+        #expect(!finished)
+        #expect(partial.count > 1 && partial.count < rows)
+        for q in 0..<20 {
+            let start = (rows + q) * Self.dimension
+            let found = matrix.withUnsafeBufferPointer { partial.search($0.baseAddress! + start, limit: 10, matrix: $0) }
+            #expect(found.count == 10 && found.allSatisfy { Int($0.node) < partial.count })
+        }
+        let resumed = matrix.withUnsafeBufferPointer { stopped.insert(upTo: rows, matrix: $0, lanes: 2) }
+        #expect(resumed && stopped.count == rows)
+        for q in 0..<20 {
+            let start = (rows + q) * Self.dimension
+            let (a, b) = matrix.withUnsafeBufferPointer { pointer in
+                (
+                    full.search(pointer.baseAddress! + start, limit: 10, matrix: pointer).map(\.node),
+                    stopped.search(pointer.baseAddress! + start, limit: 10, matrix: pointer).map(\.node)
+                )
+            }
+            #expect(a == b)
+        }
+    }
+
     /// The same rows give the same graph whatever the number of threads that build it.
     @Test func graphIsDeterministic() {
         let rows = 3_000
@@ -211,6 +247,15 @@ struct ApproximateSearchTests {
                 try await service.warmUp(orgID: acme.id)
                 #expect(index.graphRows(acme.id) == remaining.count)
             }
+
+            // Shut down (as the API does before it exits), an index builds no graph; its searches scan.
+            await service.shutDown()
+            let stopped = VectorIndex(database: env.database, dimension: embedder.dimension, model: SentenceEmbedder.modelName, approximate: options)
+            await stopped.stopGraphBuilds()
+            try await stopped.warm(acme.id)
+            #expect(stopped.graphRows(acme.id) == 0)
+            let scanned = try await stopped.nearest(to: kiwiQuery, orgID: acme.id, limit: 20)
+            #expect(Set(scanned.map(\.documentID)) == remaining)
         }
     }
 }

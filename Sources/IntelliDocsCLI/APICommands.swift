@@ -29,7 +29,9 @@ struct APIServerCommand: AsyncParsableCommand {
             let plans = try PlanCatalog.load(path: services.settings.plansPath)
             var logger = services.logger
             logger.logLevel = options.verbose ? .debug : .info
-            let registry = APIMetrics.bootstrapProcessMetrics()
+            // One registry for the API's own metrics and the libraries' (swift-metrics, bootstrapped once by
+            // `Services.with`); bootstrapping swift-metrics a second time here crashed the command at start.
+            let registry = Observability.registry
             var configuration = APIConfiguration(
                 host: host, port: port, jwtSecret: secret, billingWebhookSecret: services.settings.billingWebhookSecret,
                 amqpURL: services.settings.amqpURL, amqpManagementURL: services.settings.amqpManagementURL)
@@ -38,16 +40,24 @@ struct APIServerCommand: AsyncParsableCommand {
             let broker = try await services.connectBroker(name: "intellidocs api pid \(getpid())")
             do {
                 try await Topology.apply(services.pipelineDefinition, broker: broker)
+                let search = try await services.searchService(longRunning: true)
                 let app = try await buildApplication(
                     configuration,
                     APIDependencies(
                         database: services.database, pipeline: services.pipelineDefinition, plans: plans, logger: logger, metrics: registry,
-                        blobs: try services.blobStore(), publisher: JobPublisher(broker: broker), search: try await services.searchService(longRunning: true)))
+                        blobs: try services.blobStore(), publisher: JobPublisher(broker: broker), search: search))
                 logger.info("serving the API", metadata: ["address": "\(host):\(port)"])
                 let group = ServiceGroup(
                     configuration: ServiceGroupConfiguration(
                         services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-                try await group.run()
+                do {
+                    try await group.run()
+                } catch {
+                    await search.shutDown()
+                    throw error
+                }
+                // A vector graph still being built when the process exits crashes it inside OpenBLAS.
+                await search.shutDown()
             } catch {
                 await broker.close()
                 throw error

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import Storage
 import Testing
 import TestSupport
@@ -215,6 +218,52 @@ struct CLITests {
             #expect(malformed.status != 0)
             #expect(malformed.stderr.contains("\(badPipeline):4:"))
             #expect(malformed.stderr.contains("prefetch"))
+        }
+    }
+
+    /// `intellidocs api` as deployed: it starts, answers /healthz, serves its own and the libraries'
+    /// metrics from one registry on /metrics, and exits 0 on SIGTERM. (It once crashed at start,
+    /// bootstrapping swift-metrics a second time; the in-process API tests could not see that.)
+    @Test func apiCommandServesAndStopsCleanly() async throws {
+        try await TestEnvironment.with { env in
+            var environment = env.childEnvironment
+            environment["INTELLIDOCS_JWT_SECRET"] = String(repeating: "test-secret-", count: 4)
+            let port = Int.random(in: 20_000..<40_000)
+            let log = FileManager.default.temporaryDirectory.appendingPathComponent("api-\(UUID().uuidString).log")
+            FileManager.default.createFile(atPath: log.path, contents: nil)
+            defer { try? FileManager.default.removeItem(at: log) }
+            let output = try FileHandle(forWritingTo: log)
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: ResilienceTests.binary)
+            process.arguments = ["api", "--host", "127.0.0.1", "--port", "\(port)"]
+            process.environment = environment
+            process.standardOutput = output
+            process.standardError = output
+            try process.run()
+            defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+            func logTail() -> String {
+                String((try? String(contentsOf: log, encoding: .utf8))?.suffix(3000) ?? "")
+            }
+            func get(_ path: String) async -> (status: Int, body: String)? {
+                guard let (data, response) = try? await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)\(path)")!) else { return nil }
+                return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
+            }
+
+            var health: (status: Int, body: String)?
+            for _ in 0..<120 where process.isRunning && health?.status != 200 {
+                try await Task.sleep(for: .milliseconds(500))
+                health = await get("/healthz")
+            }
+            #expect(health?.status == 200, "\(logTail())")
+            let metrics = await get("/metrics")
+            #expect(metrics?.status == 200)
+            #expect(metrics?.body.contains("intellidocs_http_requests_total") == true, "the API's own metrics")
+            #expect(metrics?.body.contains("intellidocs_blas_kernel_info") == true, "the process-wide metrics")
+
+            kill(process.processIdentifier, SIGTERM)
+            for _ in 0..<100 where process.isRunning { try await Task.sleep(for: .milliseconds(100)) }
+            #expect(!process.isRunning, "the API did not stop within 10 s of SIGTERM")
+            if !process.isRunning { #expect(process.terminationStatus == 0, "\(logTail())") }
         }
     }
 }

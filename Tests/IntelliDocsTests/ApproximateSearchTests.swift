@@ -105,22 +105,17 @@ struct ApproximateSearchTests {
         #expect(!finished)
         #expect(partial.count > 1 && partial.count < rows)
         for q in 0..<20 {
-            let start = (rows + q) * Self.dimension
-            let found = matrix.withUnsafeBufferPointer { partial.search($0.baseAddress! + start, limit: 10, matrix: $0) }
-            #expect(found.count == 10 && found.allSatisfy { Int($0.node) < partial.count })
+            let found = Self.top10(partial, matrix, row: rows + q)
+            #expect(found.count == 10 && found.allSatisfy { Int($0) < partial.count })
         }
         let resumed = matrix.withUnsafeBufferPointer { stopped.insert(upTo: rows, matrix: $0, lanes: 2) }
         #expect(resumed && stopped.count == rows)
-        for q in 0..<20 {
-            let start = (rows + q) * Self.dimension
-            let (a, b) = matrix.withUnsafeBufferPointer { pointer in
-                (
-                    full.search(pointer.baseAddress! + start, limit: 10, matrix: pointer).map(\.node),
-                    stopped.search(pointer.baseAddress! + start, limit: 10, matrix: pointer).map(\.node)
-                )
-            }
-            #expect(a == b)
-        }
+        for q in 0..<20 { #expect(Self.top10(full, matrix, row: rows + q) == Self.top10(stopped, matrix, row: rows + q)) }
+    }
+
+    /// The graph's 10 best nodes for matrix row `row` as the query.
+    static func top10(_ graph: HNSWGraph, _ matrix: [Float], row: Int) -> [Int32] {
+        matrix.withUnsafeBufferPointer { graph.search($0.baseAddress! + row * dimension, limit: 10, matrix: $0).map(\.node) }
     }
 
     /// The same rows give the same graph whatever the number of threads that build it.
@@ -132,16 +127,7 @@ struct ApproximateSearchTests {
             one.insert(upTo: rows, matrix: pointer, lanes: 1)
             two.insert(upTo: rows, matrix: pointer, lanes: 2)
         }
-        for q in 0..<20 {
-            let start = (rows + q) * Self.dimension
-            let (a, b) = matrix.withUnsafeBufferPointer { pointer in
-                (
-                    one.search(pointer.baseAddress! + start, limit: 10, matrix: pointer).map(\.node),
-                    two.search(pointer.baseAddress! + start, limit: 10, matrix: pointer).map(\.node)
-                )
-            }
-            #expect(a == b)
-        }
+        for q in 0..<20 { #expect(Self.top10(one, matrix, row: rows + q) == Self.top10(two, matrix, row: rows + q)) }
     }
 
     @Test func thresholdIsASetting() throws {

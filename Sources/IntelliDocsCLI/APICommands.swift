@@ -50,14 +50,11 @@ struct APIServerCommand: AsyncParsableCommand {
                 let group = ServiceGroup(
                     configuration: ServiceGroupConfiguration(
                         services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-                do {
-                    try await group.run()
-                } catch {
-                    await search.shutDown()
-                    throw error
-                }
+                var stopped: (any Error)?
+                do { try await group.run() } catch { stopped = error }
                 // A vector graph still being built when the process exits crashes it inside OpenBLAS.
                 await search.shutDown()
+                if let stopped { throw stopped }
             } catch {
                 await broker.close()
                 throw error

@@ -293,9 +293,11 @@ public final class VectorIndex: Sendable {
     /// it; the build under way, if any, otherwise.
     @discardableResult
     private func scheduleGraph(_ orgID: UUID, for snapshot: Snapshot) -> Task<Void, Never>? {
-        guard needsGraph(snapshot), !stopping.load(ordering: .relaxed) else { return nil }
+        guard needsGraph(snapshot) else { return nil }
         return builds.withLock { running in
             if let task = running[orgID] { return task }
+            // Read under the lock `stopGraphBuilds` sets it under, so it waits for every build that starts.
+            if stopping.load(ordering: .relaxed) { return nil }
             let task = Task.detached(priority: .utility) { [self] in
                 await buildGraph(orgID, from: snapshot)
                 builds.withLock { _ = $0.removeValue(forKey: orgID) }
@@ -311,8 +313,11 @@ public final class VectorIndex: Sendable {
     /// second), waits for them, and starts no more; searches go on, scanning exactly what has no graph.
     /// A process calls it before it exits: a build still running then crashed it inside OpenBLAS.
     public func stopGraphBuilds() async {
-        stopping.store(true, ordering: .relaxed)
-        for task in builds.withLock({ Array($0.values) }) { await task.value }
+        let running = builds.withLock { running in
+            stopping.store(true, ordering: .relaxed)
+            return Array(running.values)
+        }
+        for task in running { await task.value }
     }
 
     /// Inserts the snapshot's rows that its graph lacks (all of them when it has none) into a copy of the

@@ -29,6 +29,27 @@ final class BertEncoder: Sendable {
         var outputBias: Tensor
         var outputNormGamma: Tensor
         var outputNormBeta: Tensor
+        /// The six matrices packed once for small products (`PackedMatrix`); nil without AVX-512.
+        var packed: PackedLayer?
+    }
+
+    /// A layer's weight matrices packed for `PackedMatrix.multiply`.
+    struct PackedLayer: Sendable {
+        let query: PackedMatrix
+        let key: PackedMatrix
+        let value: PackedMatrix
+        let attentionOutput: PackedMatrix
+        let intermediate: PackedMatrix
+        let output: PackedMatrix
+
+        init?(_ layer: Layer) {
+            guard let query = PackedMatrix(layer.query), let key = PackedMatrix(layer.key), let value = PackedMatrix(layer.value),
+                let attentionOutput = PackedMatrix(layer.attentionOutput), let intermediate = PackedMatrix(layer.intermediate),
+                let output = PackedMatrix(layer.output)
+            else { return nil }
+            (self.query, self.key, self.value) = (query, key, value)
+            (self.attentionOutput, self.intermediate, self.output) = (attentionOutput, intermediate, output)
+        }
     }
 
     struct Weights: Sendable {
@@ -74,6 +95,7 @@ final class BertEncoder: Sendable {
                     outputBias: try tensor(layer + "output.dense.bias", hidden),
                     outputNormGamma: try tensor(layer + "output.LayerNorm.weight", hidden),
                     outputNormBeta: try tensor(layer + "output.LayerNorm.bias", hidden)))
+            layers[index].packed = PackedLayer(layers[index])
         }
         weights = Weights(
             wordEmbeddings: try tensor("embeddings.word_embeddings.weight", configuration.vocabularySize, hidden),
@@ -182,10 +204,13 @@ final class BertEncoder: Sendable {
                     }
                 }
             }
-            for (offset, weight) in [(0, layer.query), (hidden, layer.key), (2 * hidden, layer.value)] {
-                BLAS.gemm(
-                    m: tokens, n: columns.count, k: hidden, a: states, lda: hidden, b: weight.pointer + columns.lowerBound * hidden,
-                    ldb: hidden, transposeB: true, beta: 1, c: qkv + offset + columns.lowerBound, ldc: packed)
+            let packedWeights = parts > 1 ? layer.packed : nil
+            for (offset, weight, packedWeight) in [
+                (0, layer.query, packedWeights?.query), (hidden, layer.key, packedWeights?.key), (2 * hidden, layer.value, packedWeights?.value),
+            ] {
+                Self.linear(
+                    rows: tokens, columns: columns, a: states, lda: hidden, weight: weight, packed: packedWeight, accumulate: true,
+                    c: qkv + offset + columns.lowerBound, ldc: packed)
             }
             let scores = workspace.scores[part].pointer
             var row = 0
@@ -212,10 +237,9 @@ final class BertEncoder: Sendable {
             for row in 0..<tokens {
                 (residual + row * hidden + columns.lowerBound).update(from: states + row * hidden + columns.lowerBound, count: columns.count)
             }
-            BLAS.gemm(
-                m: tokens, n: columns.count, k: hidden, a: context, lda: hidden,
-                b: layer.attentionOutput.pointer + columns.lowerBound * hidden, ldb: hidden,
-                transposeB: true, beta: 1, c: residual + columns.lowerBound, ldc: hidden)
+            Self.linear(
+                rows: tokens, columns: columns, a: context, lda: hidden, weight: layer.attentionOutput,
+                packed: parts > 1 ? layer.packed?.attentionOutput : nil, accumulate: true, c: residual + columns.lowerBound, ldc: hidden)
         }
         for row in 0..<tokens {
             Kernels.addBiasLayerNorm(
@@ -241,9 +265,9 @@ final class BertEncoder: Sendable {
             Self.split(parts) { part in
                 let columns = Self.share(inner, part: part, of: parts)
                 guard !columns.isEmpty else { return }
-                BLAS.gemm(
-                    m: rows, n: columns.count, k: hidden, a: block, lda: hidden, b: layer.intermediate.pointer + columns.lowerBound * hidden,
-                    ldb: hidden, transposeB: true, c: activations + columns.lowerBound, ldc: inner)
+                Self.linear(
+                    rows: rows, columns: columns, a: block, lda: hidden, weight: layer.intermediate,
+                    packed: parts > 1 ? layer.packed?.intermediate : nil, accumulate: false, c: activations + columns.lowerBound, ldc: inner)
                 Kernels.addBiasGELU(
                     activations + columns.lowerBound, bias: layer.intermediateBias.pointer + columns.lowerBound, rows: rows,
                     columns: columns.count, stride: inner)
@@ -255,9 +279,9 @@ final class BertEncoder: Sendable {
                     (blockResidual + row * hidden + columns.lowerBound).update(
                         from: block + row * hidden + columns.lowerBound, count: columns.count)
                 }
-                BLAS.gemm(
-                    m: rows, n: columns.count, k: inner, a: activations, lda: inner, b: layer.output.pointer + columns.lowerBound * inner,
-                    ldb: inner, transposeB: true, beta: 1, c: blockResidual + columns.lowerBound, ldc: hidden)
+                Self.linear(
+                    rows: rows, columns: columns, a: activations, lda: inner, weight: layer.output,
+                    packed: parts > 1 ? layer.packed?.output : nil, accumulate: true, c: blockResidual + columns.lowerBound, ldc: hidden)
             }
             for row in 0..<rows {
                 Kernels.addBiasLayerNorm(
@@ -267,6 +291,19 @@ final class BertEncoder: Sendable {
             }
             start += rows
         }
+    }
+
+    /// `c (+)= a · weightᵀ` for the output columns `columns` (`c` points at the first of them): against the
+    /// packed copy when given (split passes: small products, see `PackedMatrix`), else through OpenBLAS.
+    private static func linear(
+        rows: Int, columns: Range<Int>, a: UnsafePointer<Float>, lda: Int, weight: Tensor, packed: PackedMatrix?, accumulate: Bool,
+        c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        if let packed, packed.multiply(rows: rows, columns: columns, a: a, lda: lda, accumulate: accumulate, c: c, ldc: ldc) { return }
+        let depth = weight.shape[1]
+        BLAS.gemm(
+            m: rows, n: columns.count, k: depth, a: a, lda: lda, b: weight.pointer + columns.lowerBound * depth, ldb: depth,
+            transposeB: true, beta: accumulate ? 1 : 0, c: c, ldc: ldc)
     }
 
     /// Runs `body` for parts `0..<parts` at once, the calling thread taking one (`concurrentPerform` also

@@ -121,9 +121,11 @@ public final class SentenceEmbedder: Sendable {
     /// A split pass cuts each step into this many parts per thread, and the threads take parts as they
     /// come free. With exactly one part per thread, a thread that lost its core for a while (to PostgreSQL,
     /// the keyword leg, the network) held up every join while the other core idled. Measured on SciFact
-    /// (hybrid, 16 clients): 405–412 searches/s and p99 55–57 ms with two parts per thread, against
-    /// 388–391 and 58.5–60 with one; three per thread gave 411 and 59. One client: no difference.
-    static let partsPerThread = 2
+    /// (hybrid, 16 clients), with OpenBLAS's products: 405–412 searches/s and p99 55–57 ms with two parts
+    /// per thread, against 388–391 and 58.5–60 with one. With the packed products (`PackedMatrix`), three
+    /// parts (whole 32-column panels for every product of this model on two threads) against two, in
+    /// alternating runs: p99 47.5/48.7 against 50.8/51.8 ms; six gave the same as three.
+    static let partsPerThread = 3
 
     /// Scratch memory the embedder currently keeps (for memory reports).
     public var scratchByteCount: Int { workspaces.byteCount }

@@ -137,6 +137,7 @@ void intellidocs_softmax_rows(float *matrix, long rows, long columns) {
 
 // MARK: Products against packed weights
 
+#if defined(__x86_64__)
 #include <immintrin.h>
 
 /// Rows of the output computed together: 12 rows × 2 vectors of 16 = 24 accumulators, which with the two
@@ -206,3 +207,17 @@ void intellidocs_gemm_packed(long m, long n, long k, const float *a, long lda, c
         }
     }
 }
+
+#else  // No AVX-512 here: callers see the kernel as unavailable and use OpenBLAS.
+
+int intellidocs_packed_gemm_available(void) { return 0; }
+
+void intellidocs_pack_panels(const float *weights, long n, long k, float *packed) {
+    (void)weights; (void)n; (void)k; (void)packed;
+}
+
+void intellidocs_gemm_packed(long m, long n, long k, const float *a, long lda, const float *panels, int accumulate, float *c, long ldc) {
+    (void)m; (void)n; (void)k; (void)a; (void)lda; (void)panels; (void)accumulate; (void)c; (void)ldc;
+}
+
+#endif

@@ -8,6 +8,9 @@ import Dispatch
 /// Attention runs per text and head on that text's rows only (`[L×32]·[32×L]`, softmax, `[L×L]·[L×32]`),
 /// which is exactly what the padding mask achieves in a padded batch. Biases ride along for free: the
 /// output is prefilled with the bias (or the residual) and `sgemm` accumulates onto it (`beta = 1`).
+///
+/// A pass split into parts (a few search queries) multiplies against weights packed once at load
+/// (`PackedMatrix`) instead: OpenBLAS repacks the weights on every call, which dominated products that small.
 final class BertEncoder: Sendable {
     let configuration: ModelConfiguration
     private let weights: Weights

@@ -117,9 +117,9 @@ final class BertEncoder: Sendable {
     ///
     /// `parts` > 1 splits every matrix product of the pass by output columns (attention and Q, K, V by heads) over
     /// that many threads, the caller's included: each thread multiplies by its share of each weight
-    /// matrix, so the weights are read and packed once per pass, not once per thread. For small batches
-    /// (search queries), where that packing is a third of the product's time; large batches are better
-    /// split by texts (`SentenceEmbedder`), which needs no synchronisation.
+    /// matrix, so the weights are read once per pass, not once per thread, and the products use the copies
+    /// packed at load (`PackedLayer`). For small batches (search queries); large batches are better split
+    /// by texts (`SentenceEmbedder`), which needs no synchronisation.
     func embed(_ texts: ArraySlice<TokenizedText>, workspace: Workspace, output: UnsafeMutablePointer<Float>, parts: Int = 1) {
         let hidden = configuration.hiddenSize
         let tokens = texts.reduce(0) { $0 + $1.count }
@@ -131,8 +131,10 @@ final class BertEncoder: Sendable {
 
         embedTokens(texts, into: states)
         for layer in weights.layers {
-            attentionBlock(layer, texts: texts, tokens: tokens, workspace: workspace, parts: parts)
-            feedForwardBlock(layer, tokens: tokens, workspace: workspace, parts: parts)
+            // Split passes (small products) multiply against the copies packed at load.
+            let packed = parts > 1 ? layer.packed : nil
+            attentionBlock(layer, packed: packed, texts: texts, tokens: tokens, workspace: workspace, parts: parts)
+            feedForwardBlock(layer, packed: packed, tokens: tokens, workspace: workspace, parts: parts)
         }
 
         // Mean over every position (the mask is all ones for an unpadded text), then unit length.
@@ -182,7 +184,9 @@ final class BertEncoder: Sendable {
     }
 
     /// `states ← LayerNorm(states + SelfAttention(states))`.
-    private func attentionBlock(_ layer: Layer, texts: ArraySlice<TokenizedText>, tokens: Int, workspace: Workspace, parts: Int) {
+    private func attentionBlock(
+        _ layer: Layer, packed packedWeights: PackedLayer?, texts: ArraySlice<TokenizedText>, tokens: Int, workspace: Workspace, parts: Int
+    ) {
         let hidden = configuration.hiddenSize
         let headSize = configuration.headSize
         let packed = 3 * hidden
@@ -207,7 +211,6 @@ final class BertEncoder: Sendable {
                     }
                 }
             }
-            let packedWeights = parts > 1 ? layer.packed : nil
             for (offset, weight, packedWeight) in [
                 (0, layer.query, packedWeights?.query), (hidden, layer.key, packedWeights?.key), (2 * hidden, layer.value, packedWeights?.value),
             ] {
@@ -242,7 +245,7 @@ final class BertEncoder: Sendable {
             }
             Self.linear(
                 rows: tokens, columns: columns, a: context, lda: hidden, weight: layer.attentionOutput,
-                packed: parts > 1 ? layer.packed?.attentionOutput : nil, accumulate: true, c: residual + columns.lowerBound, ldc: hidden)
+                packed: packedWeights?.attentionOutput, accumulate: true, c: residual + columns.lowerBound, ldc: hidden)
         }
         for row in 0..<tokens {
             Kernels.addBiasLayerNorm(
@@ -254,7 +257,7 @@ final class BertEncoder: Sendable {
 
     /// `states ← LayerNorm(states + W₂ · GELU(W₁ · states))`, in blocks of rows so the wide intermediate
     /// activations stay small (and in cache) however many tokens the group has.
-    private func feedForwardBlock(_ layer: Layer, tokens: Int, workspace: Workspace, parts: Int) {
+    private func feedForwardBlock(_ layer: Layer, packed: PackedLayer?, tokens: Int, workspace: Workspace, parts: Int) {
         let hidden = configuration.hiddenSize
         let inner = configuration.intermediateSize
         let states = workspace.hidden.pointer
@@ -270,7 +273,7 @@ final class BertEncoder: Sendable {
                 guard !columns.isEmpty else { return }
                 Self.linear(
                     rows: rows, columns: columns, a: block, lda: hidden, weight: layer.intermediate,
-                    packed: parts > 1 ? layer.packed?.intermediate : nil, accumulate: false, c: activations + columns.lowerBound, ldc: inner)
+                    packed: packed?.intermediate, accumulate: false, c: activations + columns.lowerBound, ldc: inner)
                 Kernels.addBiasGELU(
                     activations + columns.lowerBound, bias: layer.intermediateBias.pointer + columns.lowerBound, rows: rows,
                     columns: columns.count, stride: inner)
@@ -284,7 +287,7 @@ final class BertEncoder: Sendable {
                 }
                 Self.linear(
                     rows: rows, columns: columns, a: activations, lda: inner, weight: layer.output,
-                    packed: parts > 1 ? layer.packed?.output : nil, accumulate: true, c: blockResidual + columns.lowerBound, ldc: hidden)
+                    packed: packed?.output, accumulate: true, c: blockResidual + columns.lowerBound, ldc: hidden)
             }
             for row in 0..<rows {
                 Kernels.addBiasLayerNorm(

@@ -120,21 +120,23 @@ final class BertEncoder: Sendable {
     /// matrix, so the weights are read once per pass, not once per thread, and the products use the copies
     /// packed at load (`PackedLayer`). For small batches (search queries); large batches are better split
     /// by texts (`SentenceEmbedder`), which needs no synchronisation.
-    func embed(_ texts: ArraySlice<TokenizedText>, workspace: Workspace, output: UnsafeMutablePointer<Float>, parts: Int = 1) {
+    func embed(
+        _ texts: ArraySlice<TokenizedText>, workspace: Workspace, output: UnsafeMutablePointer<Float>, parts: Int = 1, team: WorkerTeam? = nil
+    ) {
         let hidden = configuration.hiddenSize
         let tokens = texts.reduce(0) { $0 + $1.count }
         guard tokens > 0 else { return }
         let longest = texts.reduce(0) { max($0, $1.count) }
-        let parts = max(1, min(parts, configuration.headCount))
-        workspace.prepare(tokens: tokens, longest: longest, parts: parts, configuration: configuration)
+        let split = Split(parts: max(1, min(parts, configuration.headCount)), team: team)
+        workspace.prepare(tokens: tokens, longest: longest, parts: split.parts, configuration: configuration)
         let states = workspace.hidden.pointer
 
         embedTokens(texts, into: states)
         for layer in weights.layers {
             // Split passes (small products) multiply against the copies packed at load.
-            let packed = parts > 1 ? layer.packed : nil
-            attentionBlock(layer, packed: packed, texts: texts, tokens: tokens, workspace: workspace, parts: parts)
-            feedForwardBlock(layer, packed: packed, tokens: tokens, workspace: workspace, parts: parts)
+            let packed = split.parts > 1 ? layer.packed : nil
+            attentionBlock(layer, packed: packed, texts: texts, tokens: tokens, workspace: workspace, split: split)
+            feedForwardBlock(layer, packed: packed, tokens: tokens, workspace: workspace, split: split)
         }
 
         // Mean over every position (the mask is all ones for an unpadded text), then unit length.
@@ -185,7 +187,7 @@ final class BertEncoder: Sendable {
 
     /// `states ← LayerNorm(states + SelfAttention(states))`.
     private func attentionBlock(
-        _ layer: Layer, packed packedWeights: PackedLayer?, texts: ArraySlice<TokenizedText>, tokens: Int, workspace: Workspace, parts: Int
+        _ layer: Layer, packed packedWeights: PackedLayer?, texts: ArraySlice<TokenizedText>, tokens: Int, workspace: Workspace, split: Split
     ) {
         let hidden = configuration.hiddenSize
         let headSize = configuration.headSize
@@ -199,7 +201,8 @@ final class BertEncoder: Sendable {
         // matrix, prefilled with the biases), then per text and head softmax(Q·Kᵀ / √d) · V into the heads'
         // columns of `context`. A head needs only its own columns, so the two steps need no join between them.
         let scale = 1 / Float(headSize).squareRoot()
-        Self.split(parts) { part in
+        let parts = split.parts
+        split.run { part in
             let heads = Self.evenShare(configuration.headCount, part: part, of: parts)
             guard !heads.isEmpty else { return }
             let columns = (heads.lowerBound * headSize)..<(heads.upperBound * headSize)
@@ -237,7 +240,7 @@ final class BertEncoder: Sendable {
         }
 
         // Output projection onto the residual (by columns), then bias + LayerNorm back into `states`.
-        Self.split(parts) { part in
+        split.run { part in
             let columns = Self.share(hidden, part: part, of: parts)
             guard !columns.isEmpty else { return }
             for row in 0..<tokens {
@@ -257,18 +260,19 @@ final class BertEncoder: Sendable {
 
     /// `states ← LayerNorm(states + W₂ · GELU(W₁ · states))`, in blocks of rows so the wide intermediate
     /// activations stay small (and in cache) however many tokens the group has.
-    private func feedForwardBlock(_ layer: Layer, packed: PackedLayer?, tokens: Int, workspace: Workspace, parts: Int) {
+    private func feedForwardBlock(_ layer: Layer, packed: PackedLayer?, tokens: Int, workspace: Workspace, split: Split) {
         let hidden = configuration.hiddenSize
         let inner = configuration.intermediateSize
         let states = workspace.hidden.pointer
         let residual = workspace.residual.pointer
         let activations = workspace.intermediate.pointer
+        let parts = split.parts
         var start = 0
         while start < tokens {
             let rows = min(Workspace.feedForwardRows, tokens - start)
             let block = states + start * hidden
             let blockResidual = residual + start * hidden
-            Self.split(parts) { part in
+            split.run { part in
                 let columns = Self.share(inner, part: part, of: parts)
                 guard !columns.isEmpty else { return }
                 Self.linear(
@@ -278,7 +282,7 @@ final class BertEncoder: Sendable {
                     activations + columns.lowerBound, bias: layer.intermediateBias.pointer + columns.lowerBound, rows: rows,
                     columns: columns.count, stride: inner)
             }
-            Self.split(parts) { part in
+            split.run { part in
                 let columns = Self.share(hidden, part: part, of: parts)
                 guard !columns.isEmpty else { return }
                 for row in 0..<rows {
@@ -312,22 +316,31 @@ final class BertEncoder: Sendable {
             transposeB: true, beta: accumulate ? 1 : 0, c: c, ldc: ldc)
     }
 
-    /// Runs `body` for parts `0..<parts` at once, the calling thread taking one (`concurrentPerform` also
-    /// runs them one after another on the caller when no other thread is free, so a busy machine only
-    /// loses the parallelism). Returns when all are done: the steps of the pass depend on each other.
+    /// How the steps of a pass are split: into `parts` (1: not at all), run on `team` (the caller's thread
+    /// and the team's helpers; without a team, on Dispatch's threads).
     ///
     /// The parts share the pass's buffers through raw pointers, which are not `Sendable`: this is the one
     /// place that hands them to other threads. It is safe because the parts write disjoint columns (or
-    /// heads) and `concurrentPerform` returns only after every part has finished.
-    @inline(__always)
-    private static func split(_ parts: Int, _ body: (Int) -> Void) {
-        if parts == 1 {
-            body(0)
-            return
-        }
-        withoutActuallyEscaping(body) { body in
-            let shared = UncheckedSendable(body)
-            DispatchQueue.concurrentPerform(iterations: parts) { shared.value($0) }
+    /// heads) and `run` returns only after every part has finished.
+    struct Split {
+        let parts: Int
+        let team: WorkerTeam?
+
+        /// Runs `body` for parts `0..<parts` at once, the calling thread taking parts too, and returns when
+        /// all are done: the steps of the pass depend on each other. On a busy machine the parts only lose
+        /// their parallelism (a thread takes the next part when it is free).
+        @inline(__always)
+        func run(_ body: (Int) -> Void) {
+            if parts == 1 {
+                body(0)
+            } else if let team {
+                team.run(parts: parts, body)
+            } else {
+                withoutActuallyEscaping(body) { body in
+                    let shared = UncheckedSendable(body)
+                    DispatchQueue.concurrentPerform(iterations: parts) { shared.value($0) }
+                }
+            }
         }
     }
 
@@ -344,7 +357,7 @@ final class BertEncoder: Sendable {
     }
 }
 
-/// A value handed to the parts of a split pass (see `BertEncoder.split`).
+/// A value handed to the parts of a split pass (see `BertEncoder.Split`).
 private struct UncheckedSendable<Value>: @unchecked Sendable {
     let value: Value
     init(_ value: Value) { self.value = value }

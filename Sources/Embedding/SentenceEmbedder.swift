@@ -28,6 +28,8 @@ public final class SentenceEmbedder: Sendable {
 
     private let encoder: BertEncoder
     private let workspaces = WorkspacePool()
+    /// The threads besides the caller's that run the parts of a split pass.
+    private let team: WorkerTeam
 
     /// Loads and checks the model in `modelDirectory` (`config.json`, `vocab.txt`, `model.safetensors`,
     /// optionally `1_Pooling/config.json` and `sentence_bert_config.json`).
@@ -55,6 +57,7 @@ public final class SentenceEmbedder: Sendable {
         self.tokenizer = tokenizer
         self.dimension = configuration.hiddenSize
         self.threads = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
+        team = WorkerTeam(helpers: self.threads - 1)
         BLAS.setThreadCount(1)
     }
 
@@ -89,7 +92,7 @@ public final class SentenceEmbedder: Sendable {
             // A small batch (search queries): one pass, each product split over the threads.
             let workspace = workspaces.take()
             output.withRows(0..<sorted.count) { rows in
-                encoder.embed(sorted[...], workspace: workspace, output: rows, parts: threads * Self.partsPerThread)
+                encoder.embed(sorted[...], workspace: workspace, output: rows, parts: threads * Self.partsPerThread, team: team)
             }
             workspaces.give(workspace)
             return output.rows(in: order)

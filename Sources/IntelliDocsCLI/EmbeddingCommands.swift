@@ -219,6 +219,10 @@ struct EmbedBench: AsyncParsableCommand {
     @Option(help: "Texts in flight at once.") var batch = 32
     @Option(help: "Threads (default: the number of cores).") var threads: Int?
     @Option(help: "Timed runs; the median is reported.") var runs = 3
+    @Flag(
+        name: .customLong("per-batch"),
+        help: "One call per --batch texts, as search embeds its queries (a small batch is one pass split over the threads).")
+    var perBatch = false
     @Flag(help: "Print the result as JSON.") var json = false
     @OptionGroup var model: ModelOptions
 
@@ -234,6 +238,7 @@ struct EmbedBench: AsyncParsableCommand {
         let tokens: Int
         let threads: Int
         let batch: Int
+        let perBatch: Bool
         let seconds: Double
         let runsSeconds: [Double]
         let textsPerSecond: Double
@@ -243,7 +248,7 @@ struct EmbedBench: AsyncParsableCommand {
         let blasKernel: String
 
         enum CodingKeys: String, CodingKey {
-            case benchmark, model, texts, tokens, threads, batch, seconds
+            case benchmark, model, texts, tokens, threads, batch, seconds, perBatch = "per_batch"
             case runsSeconds = "runs_s", textsPerSecond = "texts_per_s", tokensPerSecond = "tokens_per_s"
             case residentMB = "rss_mb", peakResidentMB = "peak_rss_mb", blasKernel = "openblas_kernel"
         }
@@ -265,18 +270,24 @@ struct EmbedBench: AsyncParsableCommand {
         let maxLength = embedder.configuration.maxSequenceLength
         let tokens = texts.reduce(0) { $0 + embedder.tokenizer.encode($1, maxLength: maxLength).count }
 
-        _ = embedder.embed(Array(texts.prefix(256)), batchSize: batch)
+        let embed = { (texts: [String]) -> [[Float]] in
+            guard perBatch else { return embedder.embed(texts, batchSize: batch) }
+            return stride(from: 0, to: texts.count, by: batch).flatMap {
+                embedder.embed(Array(texts[$0..<min($0 + batch, texts.count)]), batchSize: batch)
+            }
+        }
+        _ = embed(Array(texts.prefix(256)))
         var times: [Double] = []
         for _ in 0..<runs {
             let started = ContinuousClock.now
-            let vectors = embedder.embed(texts, batchSize: batch)
+            let vectors = embed(texts)
             times.append((ContinuousClock.now - started) / .seconds(1))
             guard vectors.count == texts.count else { throw CLIError("embedding lost texts") }
         }
         let median = times.sorted()[times.count / 2]
         let memory = ProcessMemory.read()
         let result = Result(
-            texts: texts.count, tokens: tokens, threads: embedder.threads, batch: batch,
+            texts: texts.count, tokens: tokens, threads: embedder.threads, batch: batch, perBatch: perBatch,
             seconds: (median * 1000).rounded() / 1000, runsSeconds: times.map { ($0 * 1000).rounded() / 1000 },
             textsPerSecond: (Double(texts.count) / median * 100).rounded() / 100,
             tokensPerSecond: (Double(tokens) / median * 10).rounded() / 10,

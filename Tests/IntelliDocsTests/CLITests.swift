@@ -221,6 +221,24 @@ struct CLITests {
         }
     }
 
+    /// `bench embed --per-batch` embeds call by call, as search embeds its queries, and says so in its JSON.
+    @Test func benchEmbedMeasuresPassesOneBatchAtATime() throws {
+        let input = FileManager.default.temporaryDirectory.appendingPathComponent("embed-\(UUID().uuidString).jsonl").path
+        defer { try? FileManager.default.removeItem(atPath: input) }
+        let texts = (1...10).map { #"{"text": "query number \#($0) about vitamin levels in blood"}"# }
+        try texts.joined(separator: "\n").write(toFile: input, atomically: true, encoding: .utf8)
+        for perBatch in [true, false] {
+            let arguments = ["bench", "embed", "--input", input, "--batch", "4", "--threads", "2", "--runs", "1", "--json"]
+            let output = try Self.run(arguments + (perBatch ? ["--per-batch"] : []), environment: ProcessInfo.processInfo.environment)
+            #expect(output.status == 0, "\(output.stderr)")
+            let result = try Self.json(output.stdout)
+            #expect(result["per_batch"] as? Bool == perBatch)
+            #expect(result["texts"] as? Int == 10)
+            #expect(result["batch"] as? Int == 4)
+            #expect((result["texts_per_s"] as? Double ?? 0) > 0)
+        }
+    }
+
     /// `intellidocs api` as deployed: it starts, answers /healthz, serves its own and the libraries'
     /// metrics from one registry on /metrics, and exits 0 on SIGTERM. (It once crashed at start,
     /// bootstrapping swift-metrics a second time; the in-process API tests could not see that.)

@@ -412,6 +412,65 @@ public final class KeywordIndex: Sendable {
 
 /// The best `count` elements without sorting them all: a bounded heap whose root is the worst kept.
 enum TopK {
+    /// The rows with the `count` highest of `rows` scores (`scores[row · stride]`), best first, equal
+    /// scores in row order; only rows `include` admits, when given. The same as `select` with that order,
+    /// for the vector scan, which ranks every row of an organisation for each query: a row that does not
+    /// beat the worst kept score costs one comparison.
+    static func largest(
+        scores: UnsafePointer<Float>, stride: Int, rows: Int, count: Int, include: ((Int) -> Bool)? = nil
+    ) -> [Int] {
+        if count <= 0 || rows <= 0 { return [] }
+        let capacity = min(count, rows)
+        // A min-heap of (score, row) by (score ascending, row descending): the root is the worst kept.
+        // Rows arrive in ascending order, so a later row with the root's score is worse than the root.
+        let heapScores = UnsafeMutableBufferPointer<Float>.allocate(capacity: capacity)
+        let heapRows = UnsafeMutableBufferPointer<Int>.allocate(capacity: capacity)
+        defer {
+            heapScores.deallocate()
+            heapRows.deallocate()
+        }
+        var kept = 0
+        for row in 0..<rows {
+            let score = scores[row * stride]
+            if kept == capacity, !(score > heapScores[0]) { continue }
+            if let include, !include(row) { continue }
+            if kept < capacity {
+                var child = kept
+                kept += 1
+                while child > 0 {
+                    let parent = (child - 1) / 2
+                    // `row` is the latest row, so it is worse than a parent with its score.
+                    guard score <= heapScores[parent] else { break }
+                    heapScores[child] = heapScores[parent]
+                    heapRows[child] = heapRows[parent]
+                    child = parent
+                }
+                heapScores[child] = score
+                heapRows[child] = row
+            } else {
+                var parent = 0
+                while true {
+                    let left = 2 * parent + 1, right = left + 1
+                    if left >= capacity { break }
+                    var child = left
+                    if right < capacity,
+                        heapScores[right] < heapScores[left] || (heapScores[right] == heapScores[left] && heapRows[right] > heapRows[left])
+                    {
+                        child = right
+                    }
+                    guard heapScores[child] < score || (heapScores[child] == score && heapRows[child] > row) else { break }
+                    heapScores[parent] = heapScores[child]
+                    heapRows[parent] = heapRows[child]
+                    parent = child
+                }
+                heapScores[parent] = score
+                heapRows[parent] = row
+            }
+        }
+        return (0..<kept).sorted { heapScores[$0] != heapScores[$1] ? heapScores[$0] > heapScores[$1] : heapRows[$0] < heapRows[$1] }
+            .map { heapRows[$0] }
+    }
+
     static func select<Items: Sequence<Int>>(_ items: Items, count: Int, by better: (Int, Int) -> Bool) -> [Int] {
         if count <= 0 { return [] }
         var heap: [Int] = []

@@ -63,6 +63,14 @@ public final class VectorIndex: Sendable {
         /// Whether the row's vector still exists.
         @inline(__always) func isLive(_ row: Int) -> Bool { deleted.map { !$0[row] } ?? true }
 
+        /// Which rows a search may return: live ones of the `allowed` documents (any, when nil); nil when
+        /// every row qualifies.
+        func admits(_ allowed: Set<UUID>?) -> ((Int) -> Bool)? {
+            if let allowed { return { self.isLive($0) && allowed.contains(self.keys[$0].documentID) } }
+            if deleted != nil { return { self.isLive($0) } }
+            return nil
+        }
+
         var bytes: Int { matrix.count * 4 + keys.count * 32 + (deleted?.count ?? 0) + (approximate?.bytes ?? 0) }
     }
 
@@ -143,13 +151,7 @@ public final class VectorIndex: Sendable {
         // The best `limit` by a bounded heap: a full sort of every row cost more than the scoring itself
         // at 200k chunks. Equal scores keep row order (insertion order), so results are stable.
         let candidates = scores.withUnsafeBufferPointer { scores in
-            let better = { (a: Int, b: Int) in scores[a] != scores[b] ? scores[a] > scores[b] : a < b }
-            if let allowed {
-                return TopK.select(
-                    (0..<rows).lazy.filter { snapshot.isLive($0) && allowed.contains(snapshot.keys[$0].documentID) }, count: limit, by: better)
-            }
-            if snapshot.deleted != nil { return TopK.select((0..<rows).lazy.filter { snapshot.isLive($0) }, count: limit, by: better) }
-            return TopK.select(0..<rows, count: limit, by: better)
+            TopK.largest(scores: scores.baseAddress!, stride: 1, rows: rows, count: limit, include: snapshot.admits(allowed))
         }
         return candidates.map {
             ChunkHit(documentID: snapshot.keys[$0].documentID, chunkIndex: Int(snapshot.keys[$0].chunkIndex), score: Double(scores[$0]))
@@ -174,26 +176,26 @@ public final class VectorIndex: Sendable {
         snapshot.matrix.withUnsafeBufferPointer { matrix in
             VectorScoring.dotProducts(matrix: matrix, rows: rows, dimension: dimension, queries: queries, into: &scores)
         }
-        return scores.withUnsafeBufferPointer { scores in
+        // One query's scores are every `count`-th value: gathered into one contiguous column each first,
+        // so the selection below reads memory in order (strided, the selection took 1.8% of the CPU of a
+        // SciFact hybrid benchmark, 1.3% after).
+        var columns = [Float](repeating: 0, count: rows * count)
+        columns.withUnsafeMutableBufferPointer { columns in
+            scores.withUnsafeBufferPointer { scores in
+                for row in 0..<rows {
+                    for column in 0..<count { columns[column * rows + row] = scores[row * count + column] }
+                }
+            }
+        }
+        return columns.withUnsafeBufferPointer { columns in
             (0..<count).map { column in
-                let better = { (a: Int, b: Int) in
-                    let x = scores[a * count + column], y = scores[b * count + column]
-                    return x != y ? x > y : a < b
-                }
-                let top: [Int]
-                if let filter = allowed[column] {
-                    top = TopK.select(
-                        (0..<rows).lazy.filter { snapshot.isLive($0) && filter.contains(snapshot.keys[$0].documentID) }, count: limits[column],
-                        by: better)
-                } else if snapshot.deleted != nil {
-                    top = TopK.select((0..<rows).lazy.filter { snapshot.isLive($0) }, count: limits[column], by: better)
-                } else {
-                    top = TopK.select(0..<rows, count: limits[column], by: better)
-                }
+                let top = TopK.largest(
+                    scores: columns.baseAddress! + column * rows, stride: 1, rows: rows, count: limits[column],
+                    include: snapshot.admits(allowed[column]))
                 return top.map {
                     ChunkHit(
                         documentID: snapshot.keys[$0].documentID, chunkIndex: Int(snapshot.keys[$0].chunkIndex),
-                        score: Double(scores[$0 * count + column]))
+                        score: Double(columns[column * rows + $0]))
                 }
             }
         }

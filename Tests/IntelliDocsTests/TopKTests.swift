@@ -1,0 +1,41 @@
+import Testing
+
+@testable import Search
+
+/// The vector scan's top-k (`TopK.largest`) against the generic bounded heap (`TopK.select`) with the
+/// order it replaces: best score first, equal scores in row order; strided columns of a batch's score
+/// matrix, row filters, ties, and fewer rows than asked for.
+@Suite struct TopKTests {
+    @Test(arguments: [1, 3, 8])
+    func largestMatchesTheGenericSelection(stride: Int) {
+        var generator = SplitMix(seed: UInt64(stride))
+        for trial in 0..<60 {
+            let rows = [0, 1, 5, 150, 1_000][trial % 5]
+            // Few distinct values, so many ties; negative and positive.
+            let scores = (0..<(rows * stride)).map { _ in Float(Int(generator.next() % 41) - 20) / 20 }
+            let column = trial % stride
+            let count = [1, 10, 200][trial % 3]
+            let include: ((Int) -> Bool)? = trial % 2 == 0 ? nil : { $0 % 3 != 1 }
+            let expected = TopK.select((0..<rows).lazy.filter { include?($0) ?? true }, count: count) { a, b in
+                let x = scores[a * stride + column], y = scores[b * stride + column]
+                return x != y ? x > y : a < b
+            }
+            let found = scores.withUnsafeBufferPointer {
+                TopK.largest(scores: $0.baseAddress! + column, stride: stride, rows: rows, count: count, include: include)
+            }
+            #expect(found == expected, "trial \(trial): \(rows) rows, count \(count)")
+        }
+    }
+
+    struct SplitMix {
+        var state: UInt64
+        init(seed: UInt64) { state = seed }
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+}

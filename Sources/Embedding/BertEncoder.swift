@@ -1,5 +1,3 @@
-import Dispatch
-
 /// The BERT encoder of a sentence-transformers model, with mean pooling and L2 normalisation: token ids in,
 /// one unit vector per text out.
 ///
@@ -336,10 +334,7 @@ final class BertEncoder: Sendable {
             } else if let team {
                 team.run(parts: parts, body)
             } else {
-                withoutActuallyEscaping(body) { body in
-                    let shared = UncheckedSendable(body)
-                    DispatchQueue.concurrentPerform(iterations: parts) { shared.value($0) }
-                }
+                WorkerTeam.onDispatch(parts: parts, body)
             }
         }
     }
@@ -357,11 +352,6 @@ final class BertEncoder: Sendable {
     }
 }
 
-/// A value handed to the parts of a split pass (see `BertEncoder.Split`).
-private struct UncheckedSendable<Value>: @unchecked Sendable {
-    let value: Value
-    init(_ value: Value) { self.value = value }
-}
 
 /// Scratch memory for one forward pass at a time: grown to the largest group seen, then reused, so a
 /// steady stream of batches allocates nothing. Not shared: a `Workspace` belongs to one thread while it

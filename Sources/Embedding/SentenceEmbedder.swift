@@ -10,7 +10,8 @@ import Foundation
 /// single-threaded OpenBLAS, so both cores stay busy through the element-wise work and the many small
 /// attention products too, not only inside large matrix products. A small batch (up to
 /// `splitPassTokens` tokens, such as a few search queries) is one pass instead, each of its steps split
-/// into `partsPerThread` parts per thread, its products against weights packed once (`PackedMatrix`).
+/// into `partsPerThread` parts per thread and run on the embedder's `WorkerTeam`, its products against
+/// weights packed once (`PackedMatrix`).
 /// Scratch memory is kept per lane and reused across calls.
 ///
 /// Thread-safe: concurrent `embed` calls each take their own scratch memory from a pool. `embed` blocks

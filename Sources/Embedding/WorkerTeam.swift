@@ -64,14 +64,20 @@ final class WorkerTeam: Sendable {
         }
         guard state.occupy() else {
             // Another split pass is running on the helpers; Dispatch's threads serve this one.
-            withoutActuallyEscaping(body) { body in
-                let shared = UncheckedSendableBody(body)
-                DispatchQueue.concurrentPerform(iterations: parts) { shared.body($0) }
-            }
+            Self.onDispatch(parts: parts, body)
             return
         }
         withoutActuallyEscaping(body) { body in
             state.run(parts: parts, body)
+        }
+    }
+
+    /// `run` without a team: `DispatchQueue.concurrentPerform`, which also runs the parts one after another
+    /// on the caller when no other thread is free.
+    static func onDispatch(parts: Int, _ body: (Int) -> Void) {
+        withoutActuallyEscaping(body) { body in
+            let shared = UncheckedSendableBody(body)
+            DispatchQueue.concurrentPerform(iterations: parts) { shared.body($0) }
         }
     }
 }

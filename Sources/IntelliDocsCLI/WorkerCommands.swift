@@ -1,5 +1,4 @@
 import ArgumentParser
-import AsyncHTTPClient
 import Broker
 import Foundation
 import Logging
@@ -42,15 +41,13 @@ func runWorkers(options: GlobalOptions, stages: [String]?, concurrency: Int?, me
         let names = stages ?? (services.pipelineDefinition.stages.map(\.name) + ["workflow", "webhook"])
         let eventNames = names.filter { $0 == "workflow" || $0 == "webhook" }
         var (workers, brokers) = try await makeWorkers(services, stages: names.filter { !eventNames.contains($0) }, concurrency: concurrency)
-        let webhookClient = WebhookSender.makeClient()
         if !eventNames.isEmpty {
             do {
-                let (eventWorkers, broker) = try await makeEventWorkers(services, names: eventNames, client: webhookClient)
+                let (eventWorkers, broker) = try await makeEventWorkers(services, names: eventNames)
                 workers += eventWorkers
                 brokers.append(broker)
             } catch {
                 for broker in brokers { await broker.close() }
-                try? await webhookClient.shutdown()
                 throw error
             }
         }
@@ -71,11 +68,9 @@ func runWorkers(options: GlobalOptions, stages: [String]?, concurrency: Int?, me
             try await group.run()
         } catch {
             for broker in brokers { await broker.close() }
-            try? await webhookClient.shutdown()
             throw error
         }
         for broker in brokers { await broker.close() }
-        try? await webhookClient.shutdown()
     }
 }
 
@@ -114,7 +109,7 @@ func makeWorkers(
 
 /// The consumers of workflow events and webhook calls named in `names`, with the outbox relay that feeds
 /// them (any number of processes may run these: the relay and the handlers are safe to run twice).
-func makeEventWorkers(_ services: Services, names: [String], client: HTTPClient) async throws -> ([any Service], BrokerConnection) {
+func makeEventWorkers(_ services: Services, names: [String]) async throws -> ([any Service], BrokerConnection) {
     let migrator = try Migrator()
     let version = try await migrator.currentVersion(services.database)
     if version < migrator.latestVersion {
@@ -136,7 +131,7 @@ func makeEventWorkers(_ services: Services, names: [String], client: HTTPClient)
         workers.append(QueueConsumer(definition: queues.workflow, broker: broker, logger: services.logger) { job, _ in await engine.handle(job) })
     }
     if names.contains("webhook") {
-        let sender = WebhookSender(database: services.database, client: client, addresses: .fromEnvironment(), logger: services.logger)
+        let sender = WebhookSender(database: services.database, addresses: .fromEnvironment(), logger: services.logger)
         workers.append(QueueConsumer(definition: queues.webhook, broker: broker, logger: services.logger) { job, last in
             await sender.handle(job, lastAttempt: last)
         })

@@ -271,6 +271,25 @@ public struct WorkflowRepository: Sendable {
         return nil
     }
 
+    /// Deletes up to `limit` events handled more than `age` ago, oldest first; returns how many. An event
+    /// redelivered after its row is gone is skipped like any handled one (`lockEvent` finds nothing), and
+    /// its runs stay.
+    public func deleteHandledEvents(olderThan age: Duration, limit: Int, database: Database) async throws -> Int {
+        let seconds = Double(age.components.seconds) + Double(age.components.attoseconds) / 1e18
+        let rows = try await database.client.query(
+            """
+            WITH old AS (
+                SELECT id FROM workflow_events
+                WHERE processed_at IS NOT NULL AND processed_at < now() - make_interval(secs => \(seconds))
+                ORDER BY processed_at LIMIT \(limit)
+            )
+            DELETE FROM workflow_events e USING old WHERE e.id = old.id RETURNING e.id
+            """, logger: logger)
+        var deleted = 0
+        for try await _ in rows { deleted += 1 }
+        return deleted
+    }
+
     public func markEventProcessed(_ id: UUID, on connection: PostgresConnection) async throws {
         try await connection.query("UPDATE workflow_events SET processed_at = now() WHERE id = \(id)", logger: logger)
     }

@@ -9,8 +9,9 @@ import Glibc
 /// unique-local), link-local (cloud metadata lives at 169.254.169.254), carrier-grade NAT, unspecified
 /// and multicast addresses are refused — unless `allowPrivate` (`INTELLIDOCS_WEBHOOK_ALLOW_PRIVATE=true`,
 /// for development and tests). The check runs when a workflow is saved and again before every delivery,
-/// because a name can be pointed elsewhere later. What is left: a name that changes between that check and
-/// the connection (DNS rebinding within one delivery) — pinning the resolved address would close it.
+/// because a name can be pointed elsewhere later. A delivery then connects to the address the check
+/// vetted (`Destination.pinnedAddress`), not to a second lookup of the name, so a name that changes between
+/// the check and the connection (DNS rebinding) cannot lead it inside; TLS still verifies the name.
 public struct WebhookAddressPolicy: Sendable {
     public let allowPrivate: Bool
 
@@ -28,8 +29,16 @@ public struct WebhookAddressPolicy: Sendable {
         public let permanent: Bool
     }
 
-    /// Throws a `Refusal` naming the reason when `url` may not be called.
-    public func check(_ url: String) async throws(Refusal) {
+    /// Where a webhook call may go: the URL's host, and the address to connect to for it.
+    public struct Destination: Sendable, Equatable {
+        public let host: String
+        /// One of the addresses `host` resolved to when it was checked (all of them allowed), as text.
+        public let pinnedAddress: String
+    }
+
+    /// Throws a `Refusal` naming the reason when `url` may not be called; otherwise the address to connect to.
+    @discardableResult
+    public func check(_ url: String) async throws(Refusal) -> Destination {
         guard url.utf8.count <= 2000, let components = URLComponents(string: url), let scheme = components.scheme?.lowercased() else {
             throw Refusal(message: "not a URL; give an absolute http(s) URL", permanent: true)
         }
@@ -40,18 +49,21 @@ public struct WebhookAddressPolicy: Sendable {
         if components.user != nil || components.password != nil {
             throw Refusal(message: "credentials in the URL are not accepted; the signature authenticates the call", permanent: true)
         }
-        if allowPrivate { return }
+        let urlHost = host
         if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
         let name = host
         let addresses = await Task.detached { @Sendable in Self.resolve(name) }.value
-        guard !addresses.isEmpty else {
+        guard let first = addresses.first else {
             throw Refusal(message: "the host '\(host)' does not resolve; check the name", permanent: false)
         }
-        for address in addresses where !Self.isPublic(address) {
-            throw Refusal(
-                message: "the host '\(host)' resolves to a loopback, private or link-local address (\(Self.describe(address))); webhooks call public addresses only (INTELLIDOCS_WEBHOOK_ALLOW_PRIVATE=true allows others, for development)",
-                permanent: true)
+        if !allowPrivate {
+            for address in addresses where !Self.isPublic(address) {
+                throw Refusal(
+                    message: "the host '\(host)' resolves to a loopback, private or link-local address (\(Self.describe(address))); webhooks call public addresses only (INTELLIDOCS_WEBHOOK_ALLOW_PRIVATE=true allows others, for development)",
+                    permanent: true)
+            }
         }
+        return Destination(host: urlHost, pinnedAddress: Self.describe(first))
     }
 
     /// An IPv4 (4 bytes) or IPv6 (16 bytes) address.

@@ -16,24 +16,51 @@ public import Storage
 /// lead to an address the policy refuses).
 public struct WebhookSender: Sendable {
     let database: Database
-    let client: HTTPClient
     let addresses: WebhookAddressPolicy
     let logger: Logger
     let timeout: TimeAmount
 
-    public init(database: Database, client: HTTPClient, addresses: WebhookAddressPolicy, logger: Logger, timeout: TimeAmount = .seconds(10)) {
+    public init(database: Database, addresses: WebhookAddressPolicy, logger: Logger, timeout: TimeAmount = .seconds(10)) {
         self.database = database
-        self.client = client
         self.addresses = addresses
         self.logger = logger
         self.timeout = timeout
     }
 
-    /// An HTTP client suited to webhooks: no redirects, short connect timeout. The caller shuts it down.
-    public static func makeClient() -> HTTPClient {
+    /// No redirects, short timeouts; `pinning` sends a host's connections to the given address (TLS still
+    /// checks the certificate against the host name).
+    static func configuration(pinning: [String: String] = [:]) -> HTTPClient.Configuration {
         var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5), read: .seconds(10)))
         configuration.decompression = .disabled
-        return HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
+        configuration.dnsOverride = pinning
+        return configuration
+    }
+
+    /// POSTs `payload` to `url` at the address the policy vetted, and returns the receiver's status code
+    /// and reason. A client of its own, pinned to that address, so the connection cannot follow a name
+    /// that was re-pointed since the check (a shared client would look the name up again). Deliveries are
+    /// few; a client per call costs little next to the call itself.
+    static func post(
+        _ payload: String, headers: [(String, String)], to url: String, at destination: WebhookAddressPolicy.Destination, timeout: TimeAmount
+    ) async throws -> (code: Int, reason: String) {
+        var request = HTTPClientRequest(url: url)
+        request.method = .POST
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        request.body = .bytes(ByteBuffer(string: payload))
+        // Keyed by the host as written and lowercased, whichever form the client compares.
+        var pinning = [destination.host: destination.pinnedAddress]
+        pinning[destination.host.lowercased()] = destination.pinnedAddress
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration(pinning: pinning))
+        do {
+            let response = try await client.execute(request, timeout: timeout)
+            // Read (a bounded part of) the body: the receiver may wait for it to be read before it closes.
+            _ = try? await response.body.collect(upTo: 64 * 1024)
+            try? await client.shutdown()
+            return (Int(response.status.code), response.status.reasonPhrase)
+        } catch {
+            try? await client.shutdown()
+            throw error
+        }
     }
 
     public func handle(_ job: Job, lastAttempt: Bool) async -> StageFailure? {
@@ -50,20 +77,14 @@ public struct WebhookSender: Sendable {
         let failure: StageFailure
         var responseStatus: Int?
         do {
-            try await addresses.check(delivery.url)
-            var request = HTTPClientRequest(url: delivery.url)
-            request.method = .POST
-            request.headers.add(name: "Content-Type", value: "application/json")
-            request.headers.add(name: "User-Agent", value: "IntelliDocs-Webhook/1")
-            request.headers.add(name: "X-IntelliDocs-Signature", value: delivery.signature)
-            request.headers.add(name: "X-IntelliDocs-Delivery", value: delivery.id.uuidString.lowercased())
-            request.headers.add(name: "X-IntelliDocs-Attempt", value: "\(job.attempt)")
-            request.body = .bytes(ByteBuffer(string: delivery.payload))
-            let response = try await client.execute(request, timeout: timeout)
-            // Read (a bounded part of) the body so the connection can be reused.
-            _ = try? await response.body.collect(upTo: 64 * 1024)
-            responseStatus = Int(response.status.code)
-            if (200..<300).contains(response.status.code) {
+            let destination = try await addresses.check(delivery.url)
+            let headers = [
+                ("Content-Type", "application/json"), ("User-Agent", "IntelliDocs-Webhook/1"), ("X-IntelliDocs-Signature", delivery.signature),
+                ("X-IntelliDocs-Delivery", delivery.id.uuidString.lowercased()), ("X-IntelliDocs-Attempt", "\(job.attempt)"),
+            ]
+            let status = try await Self.post(delivery.payload, headers: headers, to: delivery.url, at: destination, timeout: timeout)
+            responseStatus = status.code
+            if (200..<300).contains(status.code) {
                 do {
                     try await database.withConnection {
                         try await repository.recordAttempt(delivery.id, status: "delivered", responseStatus: responseStatus, error: nil, on: $0)
@@ -74,7 +95,7 @@ public struct WebhookSender: Sendable {
                 }
                 return nil
             }
-            failure = .transient("the receiver answered \(response.status.code) \(response.status.reasonPhrase); it must answer 2xx")
+            failure = .transient("the receiver answered \(status.code) \(status.reason); it must answer 2xx")
         } catch let refusal as WebhookAddressPolicy.Refusal {
             failure = refusal.permanent ? .permanent(refusal.message) : .transient(refusal.message)
         } catch {

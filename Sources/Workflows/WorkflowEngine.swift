@@ -111,10 +111,17 @@ public struct WorkflowEngine: Sendable {
                     outcome: "failed", actions: "[]", error: "the stored workflow could not be read (\(error)); save it again", on: connection)
                 continue
             }
-            guard ConditionEvaluator.matches(rules.conditions, document: document) else {
+            switch ConditionEvaluator.evaluate(rules.conditions, document: document) {
+            case .matched: break
+            case .notMatched:
                 _ = try await repository.insertRun(
                     id: runID, orgID: orgID, workflowID: workflow.id, eventID: event.id, documentID: document.id, trigger: event.trigger,
                     outcome: "not_matched", actions: "[]", error: nil, on: connection)
+                continue
+            case .stopped(let reason):
+                _ = try await repository.insertRun(
+                    id: runID, orgID: orgID, workflowID: workflow.id, eventID: event.id, documentID: document.id, trigger: event.trigger,
+                    outcome: "failed", actions: "[]", error: reason, on: connection)
                 continue
             }
             var done: [ActionRecord] = []

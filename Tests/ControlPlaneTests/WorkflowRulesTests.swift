@@ -3,7 +3,7 @@ import Crypto
 import Foundation
 import Storage
 import Testing
-import Workflows
+@testable import Workflows
 import TestSupport
 
 /// Conditions, webhook address checks and signatures, without services; then the API refusing webhook
@@ -83,11 +83,46 @@ struct WorkflowRulesTests {
                 #expect(error.permanent, "\(url)")
             }
         }
-        // Public addresses pass (literal, so no DNS is needed), and the development switch allows loopback.
-        try await policy.check("https://93.184.216.34/hooks/intellidocs")
-        try await policy.check("http://[2606:4700::1111]/")
-        try await WebhookAddressPolicy(allowPrivate: true).check("http://127.0.0.1:9/")
+        // Public addresses pass (literal, so no DNS is needed) and are what the call connects to; the
+        // development switch allows loopback, still pinned to what the name resolved to.
+        #expect(try await policy.check("https://93.184.216.34/hooks/intellidocs").pinnedAddress == "93.184.216.34")
+        #expect(try await policy.check("http://[2606:4700::1111]/").pinnedAddress == "2606:4700:0:0:0:0:0:1111")
+        #expect(try await WebhookAddressPolicy(allowPrivate: true).check("http://127.0.0.1:9/").pinnedAddress == "127.0.0.1")
+        let local = try await WebhookAddressPolicy(allowPrivate: true).check("http://localhost:9/")
+        #expect(local.host == "localhost" && ["127.0.0.1", "0:0:0:0:0:0:0:1"].contains(local.pinnedAddress))
         #expect(WebhookAddressPolicy.isPublic([8, 8, 8, 8]) && !WebhookAddressPolicy.isPublic([172, 31, 255, 255]) && WebhookAddressPolicy.isPublic([172, 32, 0, 1]))
+    }
+
+    /// A regex with nested repetition backtracks far too long on a near-miss: unbounded, `(x+x+)+y` took
+    /// 0.56 s on 24 x's, 2.5 s on 28 and 5.2 s on 34 (without the limit this test failed after 5.2 s). It
+    /// is stopped at the limit with a reason naming the pattern; ordinary patterns decide as before.
+    @Test func aRunawayRegexIsStoppedWithAReason() {
+        let document = Self.document(text: String(repeating: "x", count: 34))
+        let outcome = ConditionEvaluator.evaluate(
+            [Self.condition(.text, "regex", .text("(x+x+)+y"))], document: document, regexTimeLimit: .milliseconds(100))
+        guard case .stopped(let reason) = outcome else {
+            Issue.record("expected the regex to be stopped, got \(outcome)")
+            return
+        }
+        #expect(reason.contains("(x+x+)+y") && reason.contains("simplify"))
+        #expect(!ConditionEvaluator.matches([Self.condition(.text, "regex", .text("(x+x+)+y"))], document: Self.document(text: "xxxz")))
+        #expect(ConditionEvaluator.evaluate([Self.condition(.text, "regex", .text("x{34}$"))], document: document) == .matched)
+        #expect(ConditionEvaluator.evaluate([Self.condition(.text, "regex", .text("^y"))], document: document) == .notMatched)
+    }
+
+    /// The call goes to the address the check vetted, not to a second lookup of the name (DNS rebinding):
+    /// `.invalid` names never resolve (RFC 6761), so only the pinned address can reach the receiver, and
+    /// the receiver still sees the URL's host.
+    @Test func aWebhookCallConnectsToTheVettedAddress() async throws {
+        let receiver = WebhookReceiver(failFirst: 0)
+        try await receiver.run { port in
+            let destination = WebhookAddressPolicy.Destination(host: "receiver.invalid", pinnedAddress: "127.0.0.1")
+            let status = try await WebhookSender.post(
+                "{}", headers: [("Content-Type", "application/json")], to: "http://receiver.invalid:\(port)/hook", at: destination,
+                timeout: .seconds(10))
+            #expect(status.code == 200)
+            #expect(receiver.calls(path: "/hook").map(\.host) == ["receiver.invalid:\(port)"])
+        }
     }
 
     @Test func signatureIsTheHexHMACOfTheBody() {

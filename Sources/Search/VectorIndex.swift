@@ -438,10 +438,30 @@ public struct ApproximateSearchOptions: Sendable {
     }
 }
 
-/// Runs async closures one at a time (refreshes of the vector index).
+/// Runs async closures one at a time, in the order they arrive (refreshes of the vector index).
+///
+/// An actor alone does not do this: it runs one method at a time only between suspension points, so while
+/// one refresh awaited PostgreSQL the next one started, and a burst of searches after an index change
+/// loaded the same vectors once per search (on a cold 200k-row organisation, that many full loads at
+/// once). Callers wait here instead; the one finishing hands the turn to the first waiter.
 actor AsyncSerializer {
+    private var busy = false
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+
     func run<T: Sendable>(_ body: @Sendable () async throws -> T) async throws -> T {
-        try await body()
+        if busy {
+            await withCheckedContinuation { waiters.append($0) }
+        } else {
+            busy = true
+        }
+        defer {
+            if waiters.isEmpty {
+                busy = false
+            } else {
+                waiters.removeFirst().resume()
+            }
+        }
+        return try await body()
     }
 }
 

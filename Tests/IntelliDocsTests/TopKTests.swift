@@ -8,7 +8,7 @@ import Testing
 @Suite struct TopKTests {
     @Test(arguments: [1, 3, 8])
     func largestMatchesTheGenericSelection(stride: Int) {
-        var generator = SplitMix(seed: UInt64(stride))
+        var generator = SeededGenerator(seed: UInt64(stride))
         for trial in 0..<60 {
             let rows = [0, 1, 5, 150, 1_000][trial % 5]
             // Few distinct values, so many ties; negative and positive.
@@ -24,18 +24,6 @@ import Testing
                 TopK.largest(scores: $0.baseAddress! + column, stride: stride, rows: rows, count: count, include: include)
             }
             #expect(found == expected, "trial \(trial): \(rows) rows, count \(count)")
-        }
-    }
-
-    struct SplitMix {
-        var state: UInt64
-        init(seed: UInt64) { state = seed }
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
         }
     }
 }

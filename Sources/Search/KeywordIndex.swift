@@ -412,12 +412,12 @@ public final class KeywordIndex: Sendable {
 
 /// The best `count` elements without sorting them all: a bounded heap whose root is the worst kept.
 enum TopK {
-    /// The rows with the `count` highest of `rows` scores (`scores[row · stride]`), best first, equal
+    /// The rows with the `count` highest of `rows` scores (`scores[row]`), best first, equal
     /// scores in row order; only rows `include` admits, when given. The same as `select` with that order,
     /// for the vector scan, which ranks every row of an organisation for each query: a row that does not
     /// beat the worst kept score costs one comparison.
     static func largest(
-        scores: UnsafePointer<Float>, stride: Int, rows: Int, count: Int, include: ((Int) -> Bool)? = nil
+        scores: UnsafePointer<Float>, rows: Int, count: Int, include: ((Int) -> Bool)? = nil
     ) -> [Int] {
         if count <= 0 || rows <= 0 { return [] }
         let capacity = min(count, rows)
@@ -431,7 +431,7 @@ enum TopK {
         }
         var kept = 0
         for row in 0..<rows {
-            let score = scores[row * stride]
+            let score = scores[row]
             if kept == capacity, !(score > heapScores[0]) { continue }
             if let include, !include(row) { continue }
             if kept < capacity {

@@ -151,7 +151,7 @@ public final class VectorIndex: Sendable {
         // The best `limit` by a bounded heap: a full sort of every row cost more than the scoring itself
         // at 200k chunks. Equal scores keep row order (insertion order), so results are stable.
         let candidates = scores.withUnsafeBufferPointer { scores in
-            TopK.largest(scores: scores.baseAddress!, stride: 1, rows: rows, count: limit, include: snapshot.admits(allowed))
+            TopK.largest(scores: scores.baseAddress!, rows: rows, count: limit, include: snapshot.admits(allowed))
         }
         return candidates.map {
             ChunkHit(documentID: snapshot.keys[$0].documentID, chunkIndex: Int(snapshot.keys[$0].chunkIndex), score: Double(scores[$0]))
@@ -190,7 +190,7 @@ public final class VectorIndex: Sendable {
         return columns.withUnsafeBufferPointer { columns in
             (0..<count).map { column in
                 let top = TopK.largest(
-                    scores: columns.baseAddress! + column * rows, stride: 1, rows: rows, count: limits[column],
+                    scores: columns.baseAddress! + column * rows, rows: rows, count: limits[column],
                     include: snapshot.admits(allowed[column]))
                 return top.map {
                     ChunkHit(

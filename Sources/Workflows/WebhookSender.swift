@@ -29,7 +29,7 @@ public struct WebhookSender: Sendable {
 
     /// No redirects, short timeouts; `pinning` sends a host's connections to the given address (TLS still
     /// checks the certificate against the host name).
-    static func configuration(pinning: [String: String] = [:]) -> HTTPClient.Configuration {
+    static func configuration(pinning: [String: String]) -> HTTPClient.Configuration {
         var configuration = HTTPClient.Configuration(redirectConfiguration: .disallow, timeout: .init(connect: .seconds(5), read: .seconds(10)))
         configuration.decompression = .disabled
         configuration.dnsOverride = pinning

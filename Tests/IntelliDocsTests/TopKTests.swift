@@ -3,7 +3,7 @@ import Testing
 @testable import Search
 
 /// The vector scan's top-k (`TopK.largest`) against the generic bounded heap (`TopK.select`) with the
-/// order it replaces: best score first, equal scores in row order; strided columns of a batch's score
+/// order it replaces: best score first, equal scores in row order; columns gathered from a batch's score
 /// matrix, row filters, ties, and fewer rows than asked for.
 @Suite struct TopKTests {
     @Test(arguments: [1, 3, 8])
@@ -20,8 +20,10 @@ import Testing
                 let x = scores[a * stride + column], y = scores[b * stride + column]
                 return x != y ? x > y : a < b
             }
-            let found = scores.withUnsafeBufferPointer {
-                TopK.largest(scores: $0.baseAddress! + column, stride: stride, rows: rows, count: count, include: include)
+            // One column of a batch's row-major score matrix, gathered as the scan gathers it.
+            let gathered = (0..<rows).map { scores[$0 * stride + column] }
+            let found = gathered.withUnsafeBufferPointer {
+                TopK.largest(scores: $0.baseAddress!, rows: rows, count: count, include: include)
             }
             #expect(found == expected, "trial \(trial): \(rows) rows, count \(count)")
         }
